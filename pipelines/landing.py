@@ -1,0 +1,193 @@
+"""Landing raw API answers in DuckDB: page dicts to typed frames, staging, window replacement.
+
+The rules every raw table follows:
+
+- A page that does not have the API's shape (a missing field, a value of the wrong type, a
+  non-object row) raises :class:`MalformedAnswer` before anything is written: a malformed
+  answer is a failed run, never a partial load that looks complete.
+- Rows are staged as parquet batches in a temporary directory while pages stream in, so memory
+  stays flat however large the range; the warehouse is only opened at the end.
+- A table's rows for the run's window are replaced by a delete and an insert in ONE
+  transaction (:func:`replace_window`): a crash at any point leaves the previous state.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import polars as pl
+
+TIMESTAMP = pl.Datetime("ms", "UTC")
+SECONDS_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+MILLIS_FORMAT = "%Y-%m-%dT%H:%M:%S%.fZ"
+
+
+class MalformedAnswer(ValueError):
+    """An API answer without the documented shape; nothing from it is landed."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One API field of a row and the column it lands in.
+
+    ``kind`` is one of: ``str``, ``bool``, ``int``, ``float``, ``ts`` (second precision, as
+    user and event times), ``ts_ms`` (with milliseconds, as project and funnel times),
+    ``json`` (an object, stored as canonical JSON text: sorted keys, no spaces),
+    ``json_array`` (an array, stored the same way) and
+    ``str_list``. ``nullable`` says whether the API may send ``null``.
+    """
+
+    api: str
+    column: str
+    kind: str
+    nullable: bool = False
+
+
+_DTYPES: dict[str, pl.DataType] = {
+    "str": pl.String(),
+    "bool": pl.Boolean(),
+    "int": pl.Int64(),
+    "float": pl.Float64(),
+    "ts": pl.String(),
+    "ts_ms": pl.String(),
+    "json": pl.String(),
+    "json_array": pl.String(),
+    "str_list": pl.List(pl.String()),
+}
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, no spaces: the same object always gives the same text (and hash)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def frame_from_rows(rows: Sequence[Any], fields: Sequence[Field], where: str) -> pl.DataFrame:
+    """Typed columns from API row dicts; raise :class:`MalformedAnswer` on any shape error."""
+    columns = {f.column: _column(rows, f, where) for f in fields}
+    return pl.DataFrame(columns, schema={f.column: column_dtype(f) for f in fields})
+
+
+def column_dtype(f: Field) -> pl.DataType:
+    return TIMESTAMP if f.kind in ("ts", "ts_ms") else _DTYPES[f.kind]
+
+
+def empty_frame(fields: Sequence[Field]) -> pl.DataFrame:
+    return pl.DataFrame(schema={f.column: column_dtype(f) for f in fields})
+
+
+def _column(rows: Sequence[Any], f: Field, where: str) -> pl.Series:
+    values = _values(rows, f, where)
+    if f.kind in ("json", "json_array"):
+        values = [_json_text(v, i, f, where) for i, v in enumerate(values)]
+    try:
+        series = pl.Series(f.column, values, dtype=_DTYPES[f.kind], strict=True)
+    except (TypeError, pl.exceptions.PolarsError) as exc:
+        raise MalformedAnswer(f"{where}: expected {f.kind} '{f.api}', got {_first_odd(values, f)}") from exc
+    if not f.nullable and series.null_count():
+        row = series.is_null().arg_true()[0]
+        raise MalformedAnswer(f"{where}: expected {f.kind} '{f.api}' in row {row}, got null")
+    if f.kind in ("ts", "ts_ms"):
+        series = _parse_times(series, f, where)
+    return series
+
+
+def _values(rows: Sequence[Any], f: Field, where: str) -> list[Any]:
+    try:
+        return [row[f.api] for row in rows]
+    except (KeyError, TypeError):
+        for i, row in enumerate(rows):
+            if not isinstance(row, dict):
+                raise MalformedAnswer(f"{where}: row {i} is {type(row).__name__}, not an object") from None
+            if f.api not in row:
+                raise MalformedAnswer(f"{where}: row {i} has no field '{f.api}'") from None
+        raise
+
+
+def _json_text(value: Any, index: int, f: Field, where: str) -> str | None:
+    if value is None and f.nullable:
+        return None
+    expected = dict if f.kind == "json" else list
+    if not isinstance(value, expected):
+        raise MalformedAnswer(
+            f"{where}: expected {'object' if expected is dict else 'array'} '{f.api}' "
+            f"in row {index}, got {value!r:.80}"
+        )
+    return canonical_json(value)
+
+
+def _first_odd(values: list[Any], f: Field) -> str:
+    python_type = {"str": str, "bool": bool, "int": int, "float": (int, float), "ts": str,
+                   "ts_ms": str, "json": str, "json_array": str, "str_list": list}[f.kind]
+    for i, value in enumerate(values):
+        if value is not None and not isinstance(value, python_type):
+            return f"{value!r:.80} in row {i}"
+    return "a value of another type"
+
+
+def _parse_times(series: pl.Series, f: Field, where: str) -> pl.Series:
+    # The API sends second precision for user/event times and milliseconds for project/funnel
+    # times (vemetric-api.md §1); anything else (an offset, a date) is a malformed answer.
+    fmt = SECONDS_FORMAT if f.kind == "ts" else MILLIS_FORMAT
+    try:
+        parsed = series.str.to_datetime(fmt, time_zone="UTC", strict=True)
+    except pl.exceptions.PolarsError as exc:
+        raise MalformedAnswer(f"{where}: '{f.api}' is not a UTC timestamp like {fmt}: {exc}") from exc
+    return parsed.cast(TIMESTAMP)
+
+
+@dataclass
+class Stage:
+    """Parquet batches of one table's rows, written as pages arrive (flat memory)."""
+
+    name: str
+    directory: Path
+    schema: dict[str, pl.DataType]
+    rows: int = 0
+    files: list[Path] = field(default_factory=list)
+
+    def add(self, frame: pl.DataFrame) -> None:
+        if frame.height == 0:
+            return
+        target = self.directory / f"{self.name}-{len(self.files):05d}.parquet"
+        frame.select(list(self.schema)).write_parquet(target)
+        self.files.append(target)
+        self.rows += frame.height
+
+    def source(self) -> str:
+        """A SQL table expression over the staged rows (typed even when nothing was staged)."""
+        if not self.files:
+            target = self.directory / f"{self.name}-empty.parquet"
+            pl.DataFrame(schema=self.schema).write_parquet(target)
+            self.files.append(target)
+        listed = ", ".join(f"'{_sql_text(p)}'" for p in self.files)
+        return f"read_parquet([{listed}])"
+
+
+def _sql_text(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def staging_dir(prefix: str = "funnelhouse-stage-") -> tempfile.TemporaryDirectory:
+    return tempfile.TemporaryDirectory(prefix=prefix)
+
+
+def replace_window(
+    conn: duckdb.DuckDBPyConnection,
+    steps: Iterable[tuple[str, dict[str, Any]]],
+) -> None:
+    """Run ``(statement, params)`` steps (deletes then inserts) in one transaction."""
+    conn.execute("begin transaction")
+    try:
+        for statement, params in steps:
+            conn.execute(statement, params or None)
+    except BaseException:
+        conn.execute("rollback")
+        raise
+    conn.execute("commit")
+

@@ -1,0 +1,533 @@
+"""Schema ``raw_vemetric``: what a Vemetric sync lands, and the functions that land it.
+
+Tables (snake_case columns named after the API fields, plus ``synced_at``):
+
+``project``         the project, one row, replaced each run
+``funnels``         one row per funnel, ``steps`` as canonical JSON, replaced each run
+``users``           one row per (user, day the user has events in the synced range), the
+                    profile as the API lists it for the whole range; ``partition_date``
+``user_events``     one row per distinct event, ``user_id``, ``event_id``, ``occurrences``,
+                    ``partition_date``
+``analytics``       the API's own aggregates: one row per (date_from, date_to, group_by,
+                    group_value); ``group_by`` is ``''`` for the aggregate row, whose
+                    ``group_value`` is ``''``; interval rows have ``group_by = 'interval:auto'``
+                    and the bucket start (``YYYY-MM-DDTHH:MM:SSZ``) as value
+``funnel_results``  one row per (funnel_id, date_from, date_to), ``steps`` as JSON
+``filter_values``   one row per (date_from, date_to, field, value), ``position`` as returned
+``_quarantine``     rows that failed validation: table_name, checks, reason, raw JSON
+
+``date_from``/``date_to`` are the first and last day (inclusive) of the range asked for.
+
+**event_id.** Events have no id in the API. ``event_id`` is the md5 hex of the JSON array
+``[user_id, session_id, created_at as YYYY-MM-DDTHH:MM:SSZ, name, is_page_view, origin, path,
+hash, data]`` (``data`` as canonical JSON, nulls as JSON null). The issue names user, session,
+time, name, path, hash and data; origin and is_page_view are hashed too so that two events
+differing only there never share an id. Identical events in the same second (the API cannot
+tell them apart) collapse into one row whose ``occurrences`` counts them, so
+``sum(occurrences)`` still equals the API's event counts.
+
+**Idempotence.** Every table is replaced for the run's window in one transaction: daily tables
+by ``partition_date`` in [first, last]; range tables (analytics, funnel_results, filter_values)
+for every range that lies inside [first, last]. Running a window twice gives identical tables
+(``synced_at`` aside); a crash leaves the previous state of each table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+import polars as pl
+
+from pipelines import warehouse
+from pipelines.landing import (
+    Field,
+    MalformedAnswer,
+    Stage,
+    column_dtype,
+    frame_from_rows,
+    replace_window,
+    staging_dir,
+)
+from pipelines.validation import FIELD_TOKENS, QUARANTINE_COLUMNS, split_valid
+
+SCHEMA = "raw_vemetric"
+METRICS = ("users", "pageviews", "events", "bounceRate", "visitDuration")
+EVENT_BATCH_ROWS = 50_000  # rows per staged parquet batch: bounded memory, few inserts
+
+PROJECT_FIELDS = (
+    Field("id", "id", "str"), Field("name", "name", "str"), Field("domain", "domain", "str"),
+    Field("token", "token", "str"), Field("createdAt", "created_at", "ts_ms"),
+    Field("firstEventAt", "first_event_at", "ts_ms", nullable=True),
+    Field("hasPublicDashboard", "has_public_dashboard", "bool"),
+    Field("excludedIps", "excluded_ips", "str_list"),
+    Field("excludedCountries", "excluded_countries", "str_list"),
+)
+FUNNEL_FIELDS = (
+    Field("id", "id", "str"), Field("name", "name", "str"),
+    Field("icon", "icon", "str", nullable=True), Field("steps", "steps", "json_array"),
+    Field("createdAt", "created_at", "ts_ms"), Field("updatedAt", "updated_at", "ts_ms"),
+)
+USER_FIELDS = (
+    Field("id", "id", "str"), Field("identifier", "identifier", "str", nullable=True),
+    Field("displayName", "display_name", "str", nullable=True),
+    Field("country", "country", "str", nullable=True),
+    Field("city", "city", "str", nullable=True), Field("lastSeenAt", "last_seen_at", "ts"),
+    Field("lastEventFiredAt", "last_event_fired_at", "ts", nullable=True),
+    Field("avatarUrl", "avatar_url", "str", nullable=True), Field("data", "data", "json"),
+    Field("anonymous", "anonymous", "bool"),
+)
+EVENT_FIELDS = (
+    Field("sessionId", "session_id", "str"), Field("name", "name", "str"),
+    Field("isPageView", "is_page_view", "bool"), Field("createdAt", "created_at", "ts"),
+    Field("origin", "origin", "str", nullable=True), Field("path", "path", "str", nullable=True),
+    Field("hash", "hash", "str", nullable=True), Field("data", "data", "json"),
+)
+METRIC_FIELDS = (
+    Field("users", "users", "int"), Field("pageviews", "pageviews", "int"),
+    Field("events", "events", "int"),
+    Field("bounceRate", "bounce_rate", "float", nullable=True),
+    Field("visitDuration", "visit_duration", "float", nullable=True),
+)
+PERIOD_FIELDS = (Field("from", "period_from", "ts"), Field("to", "period_to", "ts"))
+FUNNEL_RESULT_FIELDS = (
+    Field("activeUsers", "active_users", "int"), Field("conversionRate", "conversion_rate", "float"),
+    Field("activeUserConversionRate", "active_user_conversion_rate", "float"),
+    Field("steps", "steps", "json_array"),
+)
+
+TABLES: dict[str, str] = {
+    "project": """id varchar, name varchar, domain varchar, token varchar,
+        created_at timestamptz, first_event_at timestamptz, has_public_dashboard boolean,
+        excluded_ips varchar[], excluded_countries varchar[], synced_at timestamptz""",
+    "funnels": """id varchar, name varchar, icon varchar, steps varchar,
+        created_at timestamptz, updated_at timestamptz, synced_at timestamptz""",
+    "users": """id varchar, identifier varchar, display_name varchar, country varchar,
+        city varchar, last_seen_at timestamptz, last_event_fired_at timestamptz,
+        avatar_url varchar, data varchar, anonymous boolean, partition_date date,
+        synced_at timestamptz""",
+    "user_events": """event_id varchar, user_id varchar, session_id varchar, name varchar,
+        is_page_view boolean, created_at timestamptz, origin varchar, path varchar,
+        hash varchar, data varchar, occurrences integer, partition_date date,
+        synced_at timestamptz""",
+    "analytics": """date_from date, date_to date, group_by varchar, group_value varchar,
+        users bigint, pageviews bigint, events bigint, bounce_rate double,
+        visit_duration double, period_from timestamptz, period_to timestamptz,
+        synced_at timestamptz""",
+    "funnel_results": """funnel_id varchar, date_from date, date_to date, active_users bigint,
+        conversion_rate double, active_user_conversion_rate double, steps varchar,
+        period_from timestamptz, period_to timestamptz, synced_at timestamptz""",
+    "filter_values": """date_from date, date_to date, field varchar, position integer,
+        value varchar, synced_at timestamptz""",
+    "_quarantine": """table_name varchar, checks varchar, reason varchar, raw varchar,
+        date_from date, date_to date, quarantined_at timestamptz""",
+}
+
+
+class Connector(Protocol):
+    """What landing needs from ``pipelines.connectors.vemetric.VemetricConnector``."""
+
+    def project(self) -> dict: ...
+    def funnels(self) -> list[dict]: ...
+    def user_pages(self, date_range: list[str]) -> Iterator[list[dict]]: ...
+    def user_event_pages(self, user_id: str, date_range: list[str]) -> Iterator[list[dict]]: ...
+    def analytics_pages(self, date_range: list[str], *, metrics: list[str],
+                        group_by: list[str] | None = None,
+                        order_by: list | None = None) -> Iterator[tuple[dict, list[dict]]]: ...
+    def funnel_results(self, funnel_id: str, date_range: list[str],
+                       filters: list | None = None) -> dict: ...
+    def filter_value_pages(self, date_range: list[str],
+                           fields: list[str]) -> Iterator[dict[str, list[str]]]: ...
+
+
+@dataclass(frozen=True)
+class Window:
+    """The days a run syncs, ``first`` to ``last`` inclusive (a Dagster partition key range)."""
+
+    first: date
+    last: date
+
+    def __post_init__(self) -> None:
+        if self.last < self.first:
+            raise ValueError(f"window ends ({self.last}) before it starts ({self.first})")
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.first, time(), UTC)
+
+    @property
+    def end(self) -> datetime:
+        """Exclusive: midnight after the last day."""
+        return datetime.combine(self.last + timedelta(days=1), time(), UTC)
+
+    @property
+    def days(self) -> list[Window]:
+        count = (self.last - self.first).days + 1
+        return [Window(self.first + timedelta(days=i), self.first + timedelta(days=i))
+                for i in range(count)]
+
+    def date_range(self) -> list[str]:
+        """The API ``dateRange`` covering whole days: a date-only end would stop at 23:59:59
+        and miss the day's last second (vemetric-api.md §5.1), so the end is next midnight."""
+        return [self.first.isoformat(), self.end.strftime("%Y-%m-%dT%H:%M:%SZ")]
+
+    def params(self) -> dict[str, date]:
+        return {"first": self.first, "last": self.last}
+
+
+class Observer(Protocol):
+    """Told about rows as they are staged (for progress displays)."""
+
+    def rows(self, table: str, count: int) -> None: ...
+
+
+class _Silent:
+    def rows(self, table: str, count: int) -> None:
+        pass
+
+
+@dataclass
+class Landed:
+    """What one landing call wrote: rows per table and quarantined rows per table."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    quarantined: dict[str, int] = field(default_factory=dict)
+
+
+def ensure_schema(conn) -> None:
+    conn.execute(f"create schema if not exists {SCHEMA}")
+    for table, columns in TABLES.items():
+        conn.execute(f"create table if not exists {SCHEMA}.{table} ({columns})")
+
+
+# --- snapshots: project and funnels ------------------------------------------------------------
+
+def land_project(connector: Connector, path: str | Path | None, window: Window,
+                 synced_at: datetime) -> Landed:
+    """Replace ``project`` with the project the key belongs to."""
+    frame = frame_from_rows([connector.project()], PROJECT_FIELDS, "/v1/project")
+    return _land_snapshot("project", frame, PROJECT_FIELDS, path, window, synced_at)
+
+
+def land_funnels(connector: Connector, path: str | Path | None, window: Window,
+                 synced_at: datetime) -> Landed:
+    """Replace ``funnels`` with every funnel of the project."""
+    frame = frame_from_rows(connector.funnels(), FUNNEL_FIELDS, "/v1/funnels")
+    return _land_snapshot("funnels", frame, FUNNEL_FIELDS, path, window, synced_at)
+
+
+def _land_snapshot(table: str, frame: pl.DataFrame, fields: Iterable[Field],
+                   path: str | Path | None, window: Window, synced_at: datetime) -> Landed:
+    good, quarantine = split_valid(table, frame, _api_names(fields))
+    with warehouse.writer(path) as conn:
+        ensure_schema(conn)
+        conn.register("incoming", good)
+        conn.register("bad", quarantine)
+        replace_window(conn, [
+            (f"delete from {SCHEMA}.{table}", {}),
+            (f"insert into {SCHEMA}.{table} by name select *, $at as synced_at from incoming",
+             {"at": synced_at}),
+            *_quarantine_steps([table], window, snapshot=True, synced_at=synced_at),
+        ])
+    return Landed({table: good.height}, {table: quarantine.height})
+
+
+# --- users and their events --------------------------------------------------------------------
+
+def land_users_and_events(connector: Connector, path: str | Path | None, window: Window,
+                          synced_at: datetime, observer: Observer | None = None) -> Landed:
+    """List the window's users once, page each user's events once for the whole window, split
+    the rows into days locally, and replace both tables' partitions in one transaction."""
+    observer = observer or _Silent()
+    users = _fetch_users(connector, window)
+    good_users, bad_users = split_valid("users", users, _api_names(USER_FIELDS),
+                                        (window.start, window.end))
+    observer.rows("users", good_users.height)
+    with staging_dir() as tmp:
+        events, bad_events = _stage_events(connector, good_users["id"], window, Path(tmp), observer)
+        users_stage = Stage("users", Path(tmp), _schema(USER_FIELDS) | {"partition_date": pl.Date()})
+        users_stage.add(good_users.with_columns(partition_date=pl.col("last_seen_at").dt.date()))
+        with warehouse.writer(path) as conn:
+            ensure_schema(conn)
+            conn.register("bad", pl.concat([bad_users, bad_events]))
+            replace_window(conn, [
+                *_with_params([
+                    *_replace_days("users", _users_insert(users_stage.source(), events.source())),
+                    *_replace_days("user_events", _events_insert(events.source())),
+                ], window, synced_at),
+                *_quarantine_steps(["users", "user_events"], window, synced_at=synced_at),
+            ])
+            counts = _window_counts(conn, ["users", "user_events"], window)
+    return Landed(counts, {"users": bad_users.height, "user_events": bad_events.height})
+
+
+def _fetch_users(connector: Connector, window: Window) -> pl.DataFrame:
+    frames = [frame_from_rows(page, USER_FIELDS, f"/v1/users page {i + 1}")
+              for i, page in enumerate(connector.user_pages(window.date_range()))]
+    return pl.concat(frames) if frames else pl.DataFrame(schema=_schema(USER_FIELDS))
+
+
+def _stage_events(connector: Connector, user_ids: pl.Series, window: Window, tmp: Path,
+                  observer: Observer) -> tuple[Stage, pl.DataFrame]:
+    schema = {"user_id": pl.String(), **_schema(EVENT_FIELDS), "partition_date": pl.Date()}
+    stage = Stage("user_events", tmp, schema)
+    names = {"user_id": "userId", **_api_names(EVENT_FIELDS)}
+    pending: list[pl.DataFrame] = []
+    quarantined: list[pl.DataFrame] = [pl.DataFrame(schema=QUARANTINE_COLUMNS)]
+    pending_rows = 0
+
+    def flush() -> None:
+        nonlocal pending, pending_rows
+        if not pending:
+            return
+        batch = pl.concat(pending).with_columns(partition_date=pl.col("created_at").dt.date())
+        good, bad = split_valid("user_events", batch.select(list(schema)), names,
+                                (window.start, window.end))
+        stage.add(good)
+        quarantined.append(bad)
+        observer.rows("user_events", good.height)
+        pending, pending_rows = [], 0
+
+    for user_id in user_ids:
+        pages = connector.user_event_pages(user_id, window.date_range())
+        for number, page in enumerate(pages, start=1):
+            where = f"/v1/users/events?id={user_id} page {number}"
+            frame = frame_from_rows(page, EVENT_FIELDS, where)
+            pending.append(frame.with_columns(user_id=pl.lit(user_id, pl.String())))
+            pending_rows += frame.height
+            if pending_rows >= EVENT_BATCH_ROWS:
+                flush()
+    flush()
+    return stage, pl.concat(quarantined)
+
+
+def _users_insert(users: str, events: str) -> str:
+    # A user lands on every day of the window they have events on (and on the day of
+    # lastSeenAt, which the API guarantees is one of them).
+    return f"""insert into {SCHEMA}.users by name
+        select u.* exclude (partition_date), d.partition_date, $at as synced_at
+        from {users} u
+        join (select distinct user_id as id, partition_date from {events}
+              union select id, partition_date from {users}) d using (id)"""
+
+
+def _events_insert(events: str) -> str:
+    return f"""insert into {SCHEMA}.user_events by name
+        select md5(to_json([user_id, session_id, strftime(created_at, '%Y-%m-%dT%H:%M:%SZ'),
+                            name, is_page_view::varchar, origin, path, hash, data]))
+                   as event_id,
+               user_id, session_id, name, is_page_view, created_at, origin, path, hash, data,
+               count(*)::integer as occurrences, partition_date, $at as synced_at
+        from {events}
+        group by all"""
+
+
+def _replace_days(table: str, insert: str) -> list[str]:
+    return [f"delete from {SCHEMA}.{table} where partition_date between $first and $last", insert]
+
+
+def _with_params(statements: list[str], window: Window,
+                 synced_at: datetime) -> list[tuple[str, dict[str, Any]]]:
+    params = {**window.params(), "at": synced_at}
+    return [(s, {k: v for k, v in params.items() if f"${k}" in s}) for s in statements]
+
+
+def _window_counts(conn, tables: list[str], window: Window) -> dict[str, int]:
+    return {
+        t: conn.execute(f"select count(*) from {SCHEMA}.{t} where partition_date between "
+                        "$first and $last", window.params()).fetchone()[0]
+        for t in tables
+    }
+
+
+# --- the API's own aggregates ------------------------------------------------------------------
+
+def analytics_groupings(properties: Iterable[str]) -> list[str | None]:
+    """Every grouping asked for over the whole range: the aggregate (None), the daily series,
+    the 15 field tokens and ``event:prop:<p>`` per property."""
+    return [None, "interval:auto", *FIELD_TOKENS, *(f"event:prop:{p}" for p in sorted(properties))]
+
+
+def event_properties(path: str | Path | None, window: Window) -> list[str]:
+    """Names of the string-valued event properties landed for the window (only those can be
+    grouped by, vemetric-api.md §12)."""
+    with warehouse.writer(path) as conn:
+        ensure_schema(conn)
+        texts = conn.execute(
+            f"select distinct data from {SCHEMA}.user_events where partition_date between "
+            "$first and $last and data <> '{{}}'", window.params()).fetchall()
+    names = {k for (text,) in texts for k, v in orjson.loads(text).items() if isinstance(v, str)}
+    return sorted(names)
+
+
+def land_analytics(connector: Connector, path: str | Path | None, window: Window,
+                   synced_at: datetime, properties: Iterable[str],
+                   observer: Observer | None = None) -> Landed:
+    """Every grouping over the whole window (all five metrics, all pages), plus each day's own
+    aggregate when the window has more than one day."""
+    observer = observer or _Silent()
+    frames = [_analytics_frame(connector, window, g) for g in analytics_groupings(properties)]
+    if len(window.days) > 1:
+        frames += [_analytics_frame(connector, day, None) for day in window.days]
+    frame = pl.concat(frames)
+    good, bad = split_valid("analytics", frame, _api_names(METRIC_FIELDS))
+    observer.rows("analytics", good.height)
+    return _land_ranges("analytics", good, bad, path, window, synced_at)
+
+
+def _analytics_frame(connector: Connector, window: Window, grouping: str | None) -> pl.DataFrame:
+    frames = []
+    pages = connector.analytics_pages(window.date_range(), metrics=list(METRICS),
+                                      group_by=[grouping] if grouping else None)
+    for number, (meta, rows) in enumerate(pages, start=1):
+        where = f"/v1/analytics/query groupBy={grouping or '-'} page {number}"
+        flat = [_flat_analytics_row(row, grouping, i, where) for i, row in enumerate(rows)]
+        frame = frame_from_rows(flat, (Field("group", "group_value", "str"), *METRIC_FIELDS), where)
+        frames.append(frame.with_columns(_period(meta, where)))
+    if not frames:
+        raise MalformedAnswer(f"/v1/analytics/query groupBy={grouping or '-'}: no page returned")
+    return pl.concat(frames).with_columns(
+        date_from=pl.lit(window.first), date_to=pl.lit(window.last),
+        group_by=pl.lit(grouping or ""),
+    )
+
+
+def _flat_analytics_row(row: Any, grouping: str | None, index: int, where: str) -> dict:
+    if not isinstance(row, dict) or not isinstance(row.get("group"), dict) \
+            or not isinstance(row.get("metrics"), dict):
+        raise MalformedAnswer(f"{where}: row {index} is not {{group: {{}}, metrics: {{}}}}")
+    key = "date" if grouping == "interval:auto" else grouping
+    group = row["group"]
+    if key is None:
+        value = ""
+    elif key in group:
+        value = group[key]
+    else:
+        raise MalformedAnswer(f"{where}: row {index} has no group field '{key}'")
+    return {"group": value, **row["metrics"]}
+
+
+def _period(meta: Any, where: str) -> list[pl.Expr]:
+    period = meta.get("period") if isinstance(meta, dict) else None
+    frame = frame_from_rows([period] if period is not None else [None], PERIOD_FIELDS,
+                            f"{where} period")
+    return [pl.lit(frame["period_from"][0], column_dtype(PERIOD_FIELDS[0])).alias("period_from"),
+            pl.lit(frame["period_to"][0], column_dtype(PERIOD_FIELDS[1])).alias("period_to")]
+
+
+def land_funnel_results(connector: Connector, path: str | Path | None, window: Window,
+                        synced_at: datetime, funnel_ids: Iterable[str]) -> Landed:
+    """``POST /v1/funnels/{id}`` per funnel for the window and, if longer, for each day."""
+    ranges = [window, *window.days] if len(window.days) > 1 else [window]
+    frames = [_funnel_frame(connector, fid, r) for fid in funnel_ids for r in ranges]
+    frame = pl.concat(frames) if frames else _empty_funnel_frame()
+    good, bad = split_valid("funnel_results", frame,
+                            {"funnel_id": "id", **_api_names(FUNNEL_RESULT_FIELDS)})
+    return _land_ranges("funnel_results", good, bad, path, window, synced_at)
+
+
+def _funnel_frame(connector: Connector, funnel_id: str, window: Window) -> pl.DataFrame:
+    where = f"/v1/funnels/{funnel_id} {window.first}..{window.last}"
+    body = connector.funnel_results(funnel_id, window.date_range())
+    if not isinstance(body, dict) or not isinstance(body.get("results"), dict):
+        raise MalformedAnswer(f"{where}: expected object 'results'")
+    frame = frame_from_rows([body["results"]], FUNNEL_RESULT_FIELDS, where)
+    return frame.with_columns(
+        _period(body, where), funnel_id=pl.lit(funnel_id),
+        date_from=pl.lit(window.first), date_to=pl.lit(window.last),
+    )
+
+
+def _empty_funnel_frame() -> pl.DataFrame:
+    return pl.DataFrame(schema={**_schema(FUNNEL_RESULT_FIELDS), **_schema(PERIOD_FIELDS),
+                                "funnel_id": pl.String(), "date_from": pl.Date(),
+                                "date_to": pl.Date()})
+
+
+def land_filter_values(connector: Connector, path: str | Path | None, window: Window,
+                       synced_at: datetime) -> Landed:
+    """The 15 fields' values for the window, every page."""
+    columns: dict[str, list] = {"field": [], "position": [], "value": []}
+    seen = dict.fromkeys(FIELD_TOKENS, 0)
+    for number, page in enumerate(connector.filter_value_pages(window.date_range(),
+                                                               list(FIELD_TOKENS)), start=1):
+        for name, values in _checked_values(page, number).items():
+            columns["field"] += [name] * len(values)
+            columns["position"] += range(seen[name], seen[name] + len(values))
+            columns["value"] += values
+            seen[name] += len(values)
+    frame = frame_from_rows(
+        [dict(zip(columns, row)) for row in zip(*columns.values())],
+        (Field("field", "field", "str"), Field("position", "position", "int"),
+         Field("value", "value", "str")), "/v1/filters/values")
+    good, bad = split_valid("filter_values", frame, {})
+    good = good.with_columns(date_from=pl.lit(window.first), date_to=pl.lit(window.last))
+    return _land_ranges("filter_values", good, bad, path, window, synced_at)
+
+
+def _checked_values(page: Any, number: int) -> dict[str, list]:
+    where = f"/v1/filters/values page {number}"
+    if not isinstance(page, dict) or not all(isinstance(v, list) for v in page.values()):
+        raise MalformedAnswer(f"{where}: expected field -> list of values")
+    unknown = set(page) - set(FIELD_TOKENS)
+    if unknown:
+        raise MalformedAnswer(f"{where}: unexpected fields {sorted(unknown)}")
+    return page
+
+
+def _land_ranges(table: str, good: pl.DataFrame, bad: pl.DataFrame, path: str | Path | None,
+                 window: Window, synced_at: datetime) -> Landed:
+    with warehouse.writer(path) as conn:
+        ensure_schema(conn)
+        conn.register("incoming", good)
+        conn.register("bad", bad)
+        replace_window(conn, [
+            (f"delete from {SCHEMA}.{table} where date_from >= $first and date_to <= $last",
+             window.params()),
+            (f"insert into {SCHEMA}.{table} by name select *, $at as synced_at from incoming",
+             {"at": synced_at}),
+            *_quarantine_steps([table], window, synced_at=synced_at),
+        ])
+    return Landed({table: good.height}, {table: bad.height})
+
+
+# --- quarantine --------------------------------------------------------------------------------
+
+def _quarantine_steps(tables: list[str], window: Window, *, synced_at: datetime,
+                      snapshot: bool = False) -> list[tuple[str, dict[str, Any]]]:
+    """Replace the quarantine records of ``tables`` for the window with the registered ``bad``
+    frame (snapshot tables keep only the latest run's)."""
+    names = ", ".join(f"'{t}'" for t in tables)
+    scope = "" if snapshot else " and date_from >= $first and date_to <= $last"
+    return [
+        (f"delete from {SCHEMA}._quarantine where table_name in ({names}){scope}",
+         {} if snapshot else window.params()),
+        (f"""insert into {SCHEMA}._quarantine by name
+             select *, $first as date_from, $last as date_to, $at as quarantined_at from bad""",
+         {**window.params(), "at": synced_at}),
+    ]
+
+
+def quarantined(path: str | Path | None, table: str, window: Window) -> pl.DataFrame:
+    """The quarantine records of ``table`` for exactly this window's ranges."""
+    scope = "" if table in ("project", "funnels") else \
+        " and date_from >= $first and date_to <= $last"
+    params = {} if not scope else window.params()
+    with warehouse.writer(path) as conn:
+        ensure_schema(conn)
+        return conn.execute(
+            f"select checks, reason, raw from {SCHEMA}._quarantine where table_name = $t{scope}"
+            " order by checks, raw", {"t": table, **params}).pl()
+
+
+def _schema(fields: Iterable[Field]) -> dict[str, pl.DataType]:
+    return {f.column: column_dtype(f) for f in fields}
+
+
+def _api_names(fields: Iterable[Field]) -> dict[str, str]:
+    return {f.column: f.api for f in fields}
+

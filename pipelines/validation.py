@@ -1,0 +1,219 @@
+"""pandera (polars) models for every ``raw_vemetric`` table, and the quarantine for bad rows.
+
+A page that does not have the API's shape never gets here (``landing.MalformedAnswer`` fails the
+run). These models check *values* of well-formed rows: ids, ranges, the run's time window,
+uniqueness. :func:`split_valid` keeps the rows that pass and turns every failing row into a
+quarantine record (table, the checks it failed, a readable reason and the row as JSON with the
+API's field names), landed in ``raw_vemetric._quarantine`` in the same transaction as the table.
+A blocking asset check then fails the partition, naming the checks: nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+import orjson
+import pandera.polars as pa
+import polars as pl
+from pandera.errors import SchemaErrors
+
+__all__ = [
+    "QUARANTINE_COLUMNS",
+    "FIELD_TOKENS",
+    "ValidationFailed",
+    "MODELS",
+    "split_valid",
+]
+
+# The 15 grouping tokens that are also filter-values fields (vemetric-api.md §7.2, §7.3).
+FIELD_TOKENS = (
+    "country", "city", "page:origin", "page:path", "browser", "deviceType", "os", "referrer",
+    "referrerType", "utmCampaign", "utmContent", "utmMedium", "utmSource", "utmTerm", "event:name",
+)
+_UTC_MS = pl.Datetime(time_unit="ms", time_zone="UTC")
+_DIGITS = r"^\d+$"
+_GROUPING = r"^(|interval:auto|event:prop:[^\r\n]+|" + "|".join(FIELD_TOKENS) + ")$"
+_CANONICAL_OBJECT = r"^\{.*\}$"
+
+QUARANTINE_COLUMNS: dict[str, pl.DataType] = {
+    "table_name": pl.String(),
+    "checks": pl.String(),   # "column:check" names, sorted, comma separated
+    "reason": pl.String(),   # the failing values, readable
+    "raw": pl.String(),      # the row as received, JSON with the API's field names
+}
+
+
+class ValidationFailed(ValueError):
+    """Validation could not run row by row (a missing column or a wrong dtype): a code bug."""
+
+
+class Project(pa.DataFrameModel):
+    id: str = pa.Field(str_length={"min_value": 1})
+    name: str
+    domain: str
+    token: str
+    created_at: _UTC_MS
+    first_event_at: _UTC_MS = pa.Field(nullable=True)
+    has_public_dashboard: bool
+    excluded_ips: pl.List(pl.String())
+    excluded_countries: pl.List(pl.String())
+
+    class Config:
+        strict = True
+
+
+class Funnels(pa.DataFrameModel):
+    id: str = pa.Field(str_length={"min_value": 1}, unique=True)
+    name: str
+    icon: str = pa.Field(nullable=True)
+    steps: str = pa.Field(str_matches=r"^\[.*\]$")
+    created_at: _UTC_MS
+    updated_at: _UTC_MS
+
+    class Config:
+        strict = True
+
+
+class Users(pa.DataFrameModel):
+    id: str = pa.Field(str_matches=_DIGITS, unique=True)
+    identifier: str = pa.Field(nullable=True)
+    display_name: str = pa.Field(nullable=True)
+    country: str = pa.Field(nullable=True)
+    city: str = pa.Field(nullable=True)
+    last_seen_at: _UTC_MS
+    last_event_fired_at: _UTC_MS = pa.Field(nullable=True)
+    avatar_url: str = pa.Field(nullable=True)
+    data: str = pa.Field(str_matches=_CANONICAL_OBJECT)
+    anonymous: bool
+
+    class Config:
+        strict = True
+
+
+class UserEvents(pa.DataFrameModel):
+    user_id: str = pa.Field(str_matches=_DIGITS)
+    session_id: str = pa.Field(str_length={"min_value": 1})
+    name: str = pa.Field(str_length={"min_value": 1})
+    is_page_view: bool
+    created_at: _UTC_MS
+    origin: str = pa.Field(nullable=True)
+    path: str = pa.Field(nullable=True)
+    hash: str = pa.Field(nullable=True)
+    data: str = pa.Field(str_matches=_CANONICAL_OBJECT)
+    partition_date: pl.Date
+
+    class Config:
+        strict = True
+
+
+class Analytics(pa.DataFrameModel):
+    group_by: str = pa.Field(str_matches=_GROUPING)
+    group_value: str
+    users: int = pa.Field(ge=0)
+    pageviews: int = pa.Field(ge=0)
+    events: int = pa.Field(ge=0)
+    bounce_rate: float = pa.Field(nullable=True, in_range={"min_value": 0, "max_value": 100})
+    visit_duration: float = pa.Field(nullable=True, ge=0)
+    period_from: _UTC_MS
+    period_to: _UTC_MS
+
+    class Config:
+        strict = True
+
+
+class FunnelResults(pa.DataFrameModel):
+    funnel_id: str = pa.Field(str_length={"min_value": 1})
+    active_users: int = pa.Field(ge=0)
+    conversion_rate: float = pa.Field(in_range={"min_value": 0, "max_value": 100})
+    active_user_conversion_rate: float = pa.Field(in_range={"min_value": 0, "max_value": 100})
+    steps: str = pa.Field(str_matches=r"^\[.*\]$")
+    period_from: _UTC_MS
+    period_to: _UTC_MS
+
+    class Config:
+        strict = True
+
+
+class FilterValues(pa.DataFrameModel):
+    field: str = pa.Field(isin=list(FIELD_TOKENS))
+    position: int = pa.Field(ge=0)
+    value: str = pa.Field(str_length={"min_value": 1})
+
+    class Config:
+        strict = True
+
+
+MODELS: dict[str, type[pa.DataFrameModel]] = {
+    "project": Project,
+    "funnels": Funnels,
+    "users": Users,
+    "user_events": UserEvents,
+    "analytics": Analytics,
+    "funnel_results": FunnelResults,
+    "filter_values": FilterValues,
+}
+
+# Per table, the timestamp columns that must fall inside the run's window [start, end).
+_WINDOWED = {"users": ("last_seen_at",), "user_events": ("created_at",)}
+
+
+def schema_for(table: str, window: tuple[datetime, datetime] | None = None) -> pa.DataFrameSchema:
+    """The table's schema, with the run's time window added where rows carry event times."""
+    schema = MODELS[table].to_schema()
+    if window is not None:
+        start, end = window
+        for column in _WINDOWED.get(table, ()):
+            checks = [*schema.columns[column].checks, pa.Check.ge(start), pa.Check.lt(end)]
+            schema = schema.update_column(column, checks=checks)
+    return schema
+
+
+def split_valid(
+    table: str,
+    frame: pl.DataFrame,
+    api_names: Mapping[str, str],
+    window: tuple[datetime, datetime] | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``(rows that pass, quarantine records)`` for ``frame`` validated as ``table``.
+
+    Only the model's columns are validated; other columns of ``frame`` (such as the range a row
+    belongs to) are carried along. ``api_names`` maps columns back to the API's field names for
+    the quarantined row's JSON.
+    """
+    schema = schema_for(table, window)
+    missing = [c for c in schema.columns if c not in frame.columns]
+    if missing:
+        raise ValidationFailed(f"{table}: frame has no column(s) {missing}")
+    try:
+        schema.validate(frame.select(list(schema.columns)), lazy=True)
+        return frame, pl.DataFrame(schema=QUARANTINE_COLUMNS)
+    except SchemaErrors as exc:
+        failures = exc.failure_cases
+    if failures["index"].null_count():
+        structural = failures.filter(pl.col("index").is_null())
+        raise ValidationFailed(f"{table}: {structural.select('column', 'check').rows()}")
+    per_row = (
+        failures.with_columns(name=pl.col("column") + ":" + pl.col("check"),
+                              what=pl.col("column") + "=" + pl.col("failure_case").cast(pl.String))
+        .group_by("index")
+        .agg(pl.col("name").unique().sort().str.join(","), pl.col("what").unique().sort().str.join("; "))
+        .sort("index")
+    )
+    bad = per_row["index"].cast(pl.UInt32)
+    keep = frame.with_row_index("_row").filter(~pl.col("_row").is_in(bad.implode())).drop("_row")
+    records = pl.DataFrame(
+        {
+            "table_name": [table] * per_row.height,
+            "checks": per_row["name"],
+            "reason": per_row.select(pl.lit("failed: ") + pl.col("what")).to_series(),
+            "raw": [_raw_json(row, api_names) for row in frame[bad].to_dicts()],
+        },
+        schema=QUARANTINE_COLUMNS,
+    )
+    return keep, records
+
+
+def _raw_json(row: dict, api_names: Mapping[str, str]) -> str:
+    renamed = {api_names.get(column, column): value for column, value in row.items()}
+    return orjson.dumps(renamed, default=str, option=orjson.OPT_SORT_KEYS).decode()

@@ -1,0 +1,105 @@
+"""A fake Vemetric connector serving fabricated pages in the API's shapes (vemetric-api.md §7).
+
+Landing tests use it to exercise the warehouse side without a server; end-to-end tests use
+the real reference app instead.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+FIELDS = (
+    "country", "city", "page:origin", "page:path", "browser", "deviceType", "os", "referrer",
+    "referrerType", "utmCampaign", "utmContent", "utmMedium", "utmSource", "utmTerm", "event:name",
+)
+
+PROJECT = {
+    "id": "4232882524803099", "name": "Vemetric", "domain": "vemetric.com",
+    "token": "project_token_123", "createdAt": "2026-02-07T12:00:00.000Z",
+    "firstEventAt": "2026-02-07T12:30:00.000Z", "hasPublicDashboard": False,
+    "excludedIps": ["127.0.0.1"], "excludedCountries": ["DE", "AT"],
+}
+FUNNEL = {
+    "id": "550e8400-e29b-41d4-a716-446655440000", "name": "Signup Funnel", "icon": "rocket",
+    "steps": [{"id": "step_1", "name": "Step 1",
+               "filter": {"type": "page", "path": {"operator": "eq", "value": "/"}}}],
+    "createdAt": "2026-02-07T12:00:00.000Z", "updatedAt": "2026-02-07T12:00:00.000Z",
+}
+
+
+def user(uid: str, last_seen: str, **extra: Any) -> dict:
+    return {"id": uid, "identifier": f"user-{uid}", "displayName": None, "country": "US",
+            "city": None, "lastSeenAt": last_seen, "lastEventFiredAt": None, "avatarUrl": None,
+            "data": {"plan": "pro"}, "anonymous": False, **extra}
+
+
+def event(at: str, name: str = "$$pageView", session: str = "s" * 21, **extra: Any) -> dict:
+    page = name == "$$pageView"
+    return {"sessionId": session, "name": name, "isPageView": page, "createdAt": at,
+            "origin": "https://example.com", "path": "/" if page else "/signup", "hash": None,
+            "data": {} if page else {"plan": "pro"}, **extra}
+
+
+def metrics(users: int = 1, pageviews: int = 2, events: int = 1,
+            bounce: float | None = 50.0, duration: float | None = 30.0) -> dict:
+    return {"users": users, "pageviews": pageviews, "events": events, "bounceRate": bounce,
+            "visitDuration": duration}
+
+
+@dataclass
+class FakeConnector:
+    """Pages per user; every analytics grouping answers one row; records each call."""
+
+    users: list[dict]
+    events: dict[str, list[dict]]
+    page_size: int = 2
+    calls: list[tuple] = field(default_factory=list)
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def project(self) -> dict:
+        self.calls.append(("project",))
+        return copy.deepcopy(self.overrides.get("project", PROJECT))
+
+    def funnels(self) -> list[dict]:
+        self.calls.append(("funnels",))
+        return copy.deepcopy(self.overrides.get("funnels", [FUNNEL]))
+
+    def _pages(self, rows: list[dict]) -> Iterator[list[dict]]:
+        for offset in range(0, len(rows) + 1, self.page_size):
+            page = rows[offset:offset + self.page_size]
+            yield copy.deepcopy(page)
+            if len(page) < self.page_size:
+                return
+
+    def user_pages(self, date_range: list[str]) -> Iterator[list[dict]]:
+        self.calls.append(("users", tuple(date_range)))
+        return self._pages(self.users)
+
+    def user_event_pages(self, user_id: str, date_range: list[str]) -> Iterator[list[dict]]:
+        self.calls.append(("user_events", user_id, tuple(date_range)))
+        return self._pages(self.events.get(user_id, []))
+
+    def analytics_pages(self, date_range, *, metrics, group_by=None, order_by=None):
+        self.calls.append(("analytics", tuple(date_range), tuple(group_by or ())))
+        period = {"from": f"{date_range[0]}T00:00:00Z", "to": date_range[1]}
+        token = (group_by or [None])[0]
+        key = "date" if token == "interval:auto" else token
+        group = {} if key is None else {key: f"{date_range[0]}T00:00:00Z" if key == "date" else "x"}
+        row = self.overrides.get(("analytics", token), {"group": group, "metrics": globals()["metrics"]()})
+        yield {"period": period}, [copy.deepcopy(row)]
+
+    def funnel_results(self, funnel_id, date_range, filters=None) -> dict:
+        self.calls.append(("funnel_results", funnel_id, tuple(date_range)))
+        return {"period": {"from": f"{date_range[0]}T00:00:00Z", "to": date_range[1]},
+                "results": {"activeUsers": 3, "conversionRate": 50.0,
+                            "activeUserConversionRate": 33.33,
+                            "steps": [{"id": "step_1", "name": "Step 1", "users": 2,
+                                       "conversionRate": 100}]}}
+
+    def filter_value_pages(self, date_range, fields) -> Iterator[dict[str, list[str]]]:
+        self.calls.append(("filter_values", tuple(date_range)))
+        yield {f: ["a", "b"] for f in fields}
+        yield {f: ["c"] for f in fields}
