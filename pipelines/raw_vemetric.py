@@ -44,6 +44,7 @@ import orjson
 import polars as pl
 
 from pipelines import warehouse
+from pipelines.connectors.vemetric import date_range
 from pipelines.landing import (
     Field,
     MalformedAnswer,
@@ -136,8 +137,7 @@ class Connector(Protocol):
     def user_pages(self, date_range: list[str]) -> Iterator[list[dict]]: ...
     def user_event_pages(self, user_id: str, date_range: list[str]) -> Iterator[list[dict]]: ...
     def analytics_pages(self, date_range: list[str], *, metrics: list[str],
-                        group_by: list[str] | None = None,
-                        order_by: list | None = None) -> Iterator[tuple[dict, list[dict]]]: ...
+                        group_by: str | None = None) -> Iterator[tuple[dict, list[dict]]]: ...
     def funnel_results(self, funnel_id: str, date_range: list[str],
                        filters: list | None = None) -> dict: ...
     def filter_value_pages(self, date_range: list[str],
@@ -171,9 +171,8 @@ class Window:
                 for i in range(count)]
 
     def date_range(self) -> list[str]:
-        """The API ``dateRange`` covering whole days: a date-only end would stop at 23:59:59
-        and miss the day's last second (vemetric-api.md §5.1), so the end is next midnight."""
-        return [self.first.isoformat(), self.end.strftime("%Y-%m-%dT%H:%M:%SZ")]
+        """The API ``dateRange`` covering whole days (the connector's one definition)."""
+        return date_range(self.first, self.last)
 
     def params(self) -> dict[str, date]:
         return {"first": self.first, "last": self.last}
@@ -382,12 +381,12 @@ def land_analytics(connector: Connector, path: str | Path | None, window: Window
 def _analytics_frame(connector: Connector, window: Window, grouping: str | None) -> pl.DataFrame:
     frames = []
     pages = connector.analytics_pages(window.date_range(), metrics=list(METRICS),
-                                      group_by=[grouping] if grouping else None)
-    for number, (meta, rows) in enumerate(pages, start=1):
+                                      group_by=grouping)
+    for number, (period, rows) in enumerate(pages, start=1):
         where = f"/v1/analytics/query groupBy={grouping or '-'} page {number}"
         flat = [_flat_analytics_row(row, grouping, i, where) for i, row in enumerate(rows)]
         frame = frame_from_rows(flat, (Field("group", "group_value", "str"), *METRIC_FIELDS), where)
-        frames.append(frame.with_columns(_period(meta, where)))
+        frames.append(frame.with_columns(_period(period, where)))
     if not frames:
         raise MalformedAnswer(f"/v1/analytics/query groupBy={grouping or '-'}: no page returned")
     return pl.concat(frames).with_columns(
@@ -411,10 +410,9 @@ def _flat_analytics_row(row: Any, grouping: str | None, index: int, where: str) 
     return {"group": value, **row["metrics"]}
 
 
-def _period(meta: Any, where: str) -> list[pl.Expr]:
-    period = meta.get("period") if isinstance(meta, dict) else None
-    frame = frame_from_rows([period] if period is not None else [None], PERIOD_FIELDS,
-                            f"{where} period")
+def _period(period: Any, where: str) -> list[pl.Expr]:
+    """The answer's resolved ``period`` as two literal columns."""
+    frame = frame_from_rows([period], PERIOD_FIELDS, f"{where} period")
     return [pl.lit(frame["period_from"][0], column_dtype(PERIOD_FIELDS[0])).alias("period_from"),
             pl.lit(frame["period_to"][0], column_dtype(PERIOD_FIELDS[1])).alias("period_to")]
 
@@ -437,7 +435,7 @@ def _funnel_frame(connector: Connector, funnel_id: str, window: Window) -> pl.Da
         raise MalformedAnswer(f"{where}: expected object 'results'")
     frame = frame_from_rows([body["results"]], FUNNEL_RESULT_FIELDS, where)
     return frame.with_columns(
-        _period(body, where), funnel_id=pl.lit(funnel_id),
+        _period(body.get("period"), where), funnel_id=pl.lit(funnel_id),
         date_from=pl.lit(window.first), date_to=pl.lit(window.last),
     )
 

@@ -49,6 +49,9 @@ def metrics(users: int = 1, pageviews: int = 2, events: int = 1,
             "visitDuration": duration}
 
 
+METRICS = metrics()
+
+
 @dataclass
 class FakeConnector:
     """Pages per user; every analytics grouping answers one row; records each call."""
@@ -58,6 +61,12 @@ class FakeConnector:
     page_size: int = 2
     calls: list[tuple] = field(default_factory=list)
     overrides: dict[str, Any] = field(default_factory=dict)
+
+    stats: Any = None
+
+    def preflight(self, date_range=None) -> dict:
+        self.calls.append(("preflight",))
+        return self.project()
 
     def project(self) -> dict:
         self.calls.append(("project",))
@@ -82,18 +91,17 @@ class FakeConnector:
         self.calls.append(("user_events", user_id, tuple(date_range)))
         return self._pages(self.events.get(user_id, []))
 
-    def analytics_pages(self, date_range, *, metrics, group_by=None, order_by=None):
-        self.calls.append(("analytics", tuple(date_range), tuple(group_by or ())))
-        period = {"from": f"{date_range[0]}T00:00:00Z", "to": date_range[1]}
-        token = (group_by or [None])[0]
-        key = "date" if token == "interval:auto" else token
-        group = {} if key is None else {key: f"{date_range[0]}T00:00:00Z" if key == "date" else "x"}
-        row = self.overrides.get(("analytics", token), {"group": group, "metrics": globals()["metrics"]()})
-        yield {"period": period}, [copy.deepcopy(row)]
+    def analytics_pages(self, date_range, *, metrics, group_by=None):
+        self.calls.append(("analytics", tuple(date_range), group_by))
+        period = {"from": date_range[0], "to": date_range[1]}
+        key = "date" if group_by == "interval:auto" else group_by
+        group = {} if key is None else {key: date_range[0] if key == "date" else "x"}
+        row = self.overrides.get(("analytics", group_by), {"group": group, "metrics": METRICS})
+        yield period, [copy.deepcopy(row)]
 
     def funnel_results(self, funnel_id, date_range, filters=None) -> dict:
         self.calls.append(("funnel_results", funnel_id, tuple(date_range)))
-        return {"period": {"from": f"{date_range[0]}T00:00:00Z", "to": date_range[1]},
+        return {"period": {"from": date_range[0], "to": date_range[1]}, "funnel": FUNNEL,
                 "results": {"activeUsers": 3, "conversionRate": 50.0,
                             "activeUserConversionRate": 33.33,
                             "steps": [{"id": "step_1", "name": "Step 1", "users": 2,

@@ -1,0 +1,214 @@
+"""``funnelhouse sync``: run the Dagster job ``vemetric_sync`` in-process over a date range.
+
+The run is the same job ``dagster dev`` and the schedule run (same assets, checks and
+single-run backfill over the partition key range); only the executor differs (in-process).
+The API key never passes through here: the resource reads ``VEMETRIC_API_KEY`` through
+``dg.EnvVar`` at launch, so it appears in no run config, event log or file.
+
+    result = run_sync(date(2026, 1, 1), date(2026, 1, 31), base_url="http://127.0.0.1:8000")
+    result.rows   # {"user_events": 81234, ...} for the window, as landed
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from pipelines import progress, raw_vemetric, warehouse
+from pipelines.connectors.vemetric import API_KEY_ENV, DEFAULT_BASE_URL
+
+__all__ = ["SyncError", "SyncResult", "RichProgress", "run_sync", "window_rows"]
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+# The CLI shows its own progress; Dagster's console log only reports errors (the event log in
+# the instance still has everything).
+QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+
+
+class SyncError(RuntimeError):
+    """A sync that could not start (bad range, no key) or whose run failed; says why."""
+
+
+@dataclass
+class SyncResult:
+    """How a run ended: rows per raw table for the window, requests made, the snapshot."""
+
+    first: date
+    last: date
+    rows: dict[str, int]
+    requests: int
+    snapshot: Path | None
+    run_id: str
+
+
+def run_sync(
+    first: date,
+    last: date,
+    *,
+    base_url: str | None = None,
+    warehouse_path: str | os.PathLike | None = None,
+    observer: progress.SyncObserver | None = None,
+    instance: dg.DagsterInstance | None = None,
+    vemetric: Any = None,
+) -> SyncResult:
+    """Sync ``first``..``last`` (inclusive days) into the warehouse and publish a snapshot.
+
+    ``vemetric`` replaces the API resource (tests hand in one whose connector is a fake);
+    otherwise the key comes from ``$VEMETRIC_API_KEY`` and the URL from ``base_url``,
+    ``$VEMETRIC_BASE_URL`` or the real API. Raises :class:`SyncError` with the first failure.
+    """
+    from pipelines.defs import vemetric as defs_vemetric
+    from pipelines.defs.resources import VemetricApi, Warehouse
+
+    _check_range(first, last, date.fromisoformat(defs_vemetric.START_DATE))
+    if vemetric is None:
+        if not os.environ.get(API_KEY_ENV, "").strip():
+            raise SyncError(f"{API_KEY_ENV} is not set: export a Vemetric API key")
+        url = base_url or os.environ.get("VEMETRIC_BASE_URL") or DEFAULT_BASE_URL
+        vemetric = VemetricApi(base_url=url, api_key=dg.EnvVar(API_KEY_ENV))
+    path = Path(warehouse_path) if warehouse_path else warehouse.default_path()
+    definitions = dg.Definitions(
+        assets=defs_vemetric.ASSETS,
+        jobs=[defs_vemetric.vemetric_sync],
+        resources={"vemetric": vemetric, "warehouse": Warehouse(path=str(path))},
+    )
+    job = definitions.resolve_job_def("vemetric_sync")
+    tags = {RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()}
+    with progress.observing(observer or progress.Silent()), _instance(instance) as dagster:
+        result = job.execute_in_process(run_config=QUIET, instance=dagster, tags=tags,
+                                        raise_on_error=False)
+    if not result.success:
+        raise SyncError(first_failure(result))
+    window = raw_vemetric.Window(first, last)
+    return SyncResult(first, last, window_rows(path, window), _requests(result),
+                      warehouse.current_snapshot(path), result.run_id)
+
+
+def _check_range(first: date, last: date, earliest: date) -> None:
+    if last < first:
+        raise SyncError(f"--to {last} is before --from {first}")
+    if first < earliest:
+        raise SyncError(f"--from {first} is before the first partition ({earliest})")
+
+
+class _instance:
+    """The instance in $DAGSTER_HOME when set, else a temporary one (disposed afterwards)."""
+
+    def __init__(self, given: dg.DagsterInstance | None) -> None:
+        self.given = given
+        self.owned: dg.DagsterInstance | None = None
+
+    def __enter__(self) -> dg.DagsterInstance:
+        if self.given is not None:
+            return self.given
+        self.owned = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") \
+            else dg.DagsterInstance.ephemeral()
+        return self.owned
+
+    def __exit__(self, *exc: object) -> None:
+        if self.owned is not None:
+            self.owned.dispose()
+
+
+def first_failure(result: dg.ExecuteInProcessResult) -> str:
+    """The root cause of the first failed step (the server's message for an API error), or the
+    failed checks' descriptions."""
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data:
+            error = event.step_failure_data.error
+            while error.cause is not None:
+                error = error.cause
+            return f"{event.step_key}: {error.message.strip()}"
+    failed_checks = [
+        f"{e.asset_check_evaluation_data.asset_key.to_user_string()}: "
+        f"{e.asset_check_evaluation_data.description}"
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.asset_check_evaluation_data.passed
+    ]
+    return "; ".join(failed_checks) or "the run failed"
+
+
+def _requests(result: dg.ExecuteInProcessResult) -> int:
+    """The largest ``requests_so_far`` any asset reported (one connector per in-process run)."""
+    seen = [
+        int(mat.metadata["requests_so_far"].value)
+        for mat in result.asset_materializations_for_node("raw_vemetric_users_and_events")
+        + [m for n in ("raw_vemetric__project", "raw_vemetric__funnels", "raw_vemetric__analytics",
+                       "raw_vemetric__funnel_results", "raw_vemetric__filter_values")
+           for m in result.asset_materializations_for_node(n)]
+        if "requests_so_far" in mat.metadata
+    ]
+    return max(seen, default=0)
+
+
+def window_rows(path: str | os.PathLike, window: raw_vemetric.Window) -> dict[str, int]:
+    """Rows per raw table that belong to the window (snapshot tables: all rows)."""
+    daily = {"users", "user_events"}
+    ranged = {"analytics", "funnel_results", "filter_values"}
+    counts = {}
+    with warehouse.writer(path) as conn:
+        for table in ("project", "funnels", *sorted(daily), *sorted(ranged)):
+            where = ("where partition_date between $first and $last" if table in daily else
+                     "where date_from >= $first and date_to <= $last" if table in ranged else "")
+            counts[table] = conn.execute(
+                f"select count(*) from {raw_vemetric.SCHEMA}.{table} {where}",
+                window.params() if where else None).fetchone()[0]
+    return counts
+
+
+@dataclass
+class RichProgress:
+    """A live line for ``funnelhouse sync``: requests, rate window, rows landed, ETA."""
+
+    console: Any
+    expected_requests: int | None = None
+    connectors: list[Any] = field(default_factory=list)
+    landed: dict[str, int] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+    live: Any = None
+
+    def __enter__(self) -> RichProgress:
+        from rich.live import Live
+
+        self.live = Live(self.render(), console=self.console, refresh_per_second=4,
+                         transient=True, get_renderable=self.render)
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.live.__exit__(*exc)
+
+    def connected(self, connector: Any) -> None:
+        if all(c is not connector for c in self.connectors):
+            self.connectors.append(connector)
+
+    def planned(self, requests: int) -> None:
+        self.expected_requests = requests
+
+    def rows(self, table: str, count: int) -> None:
+        self.landed[table] = self.landed.get(table, 0) + count
+
+    def render(self) -> Any:
+        from rich.text import Text
+
+        stats = [c.stats.snapshot() for c in self.connectors if getattr(c, "stats", None)]
+        made = sum(s["requests"] for s in stats)
+        limits = [s["rate_limit"] for s in stats if s.get("rate_limit")]
+        left = f"{limits[-1]['remaining']}/{limits[-1]['limit']}" if limits else "?"
+        rows = sum(self.landed.values())
+        return Text(f"requests {made}  left in rate window {left}  rows {rows:,}  "
+                    f"ETA {self._eta(made)}")
+
+    def _eta(self, made: int) -> str:
+        if not self.expected_requests or made == 0:
+            return "?"
+        elapsed = time.monotonic() - self.started
+        remaining = max(self.expected_requests - made, 0) * elapsed / made
+        return f"{int(remaining // 60)}m{int(remaining % 60):02d}s"
