@@ -97,6 +97,84 @@ def generate(
     typer.echo(summary.describe())
 
 
+def parse_day(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter("expected YYYY-MM-DD", param_hint=option) from exc
+
+
+@app.command()
+def sync(
+    api: Annotated[ReferenceApi, typer.Argument(help="Which API to sync.")],
+    date_from: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (UTC).")],
+    date_to: Annotated[str, typer.Option("--to", help="Last day, YYYY-MM-DD, inclusive.")],
+    base_url: Annotated[
+        Optional[str],
+        typer.Option(help="API root (default $VEMETRIC_BASE_URL, else the real API)."),
+    ] = None,
+    warehouse: Annotated[
+        Optional[Path],
+        typer.Option(help="Warehouse file (default $FUNNELHOUSE_WAREHOUSE or .funnelhouse/)."),
+    ] = None,
+) -> None:
+    """Sync a date range into the warehouse (key from $VEMETRIC_API_KEY), then publish a
+    read-only snapshot: funnelhouse sync vemetric --from 2026-01-01 --to 2026-01-31"""
+    from rich.console import Console
+    from rich.table import Table
+
+    from pipelines.sync import RichProgress, SyncError, run_sync
+
+    first, last = parse_day(date_from, "--from"), parse_day(date_to, "--to")
+    console = Console(stderr=True)
+    try:
+        with RichProgress(console) as display:
+            result = run_sync(first, last, base_url=base_url, warehouse_path=warehouse,
+                              observer=display)
+    except SyncError as exc:
+        raise fail(str(exc)) from exc
+    table = Table(title=f"raw_vemetric, {result.first} .. {result.last}")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, rows in result.rows.items():
+        table.add_row(name, f"{rows:,}")
+    Console().print(table)
+    typer.echo(f"{result.requests:,} requests; snapshot {result.snapshot}")
+
+
+@app.command()
+def plan(
+    api: Annotated[ReferenceApi, typer.Argument(help="Which API's sync to plan.")],
+    date_from: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (UTC).")],
+    date_to: Annotated[str, typer.Option("--to", help="Last day, YYYY-MM-DD, inclusive.")],
+    base_url: Annotated[
+        Optional[str],
+        typer.Option(help="API root (default $VEMETRIC_BASE_URL, else the real API)."),
+    ] = None,
+) -> None:
+    """Show the requests a sync of the range would make and how long the rate limit makes it
+    take (two cheap calls; key from $VEMETRIC_API_KEY)."""
+    import os
+
+    from pipelines.connectors.errors import ConnectorError
+    from pipelines.connectors.planning import plan_vemetric
+    from pipelines.connectors.vemetric import (
+        DEFAULT_BASE_URL,
+        VemetricConnector,
+        api_key_from_env,
+    )
+
+    first, last = parse_day(date_from, "--from"), parse_day(date_to, "--to")
+    if last < first:
+        raise fail(f"--to {last} is before --from {first}")
+    url = base_url or os.environ.get("VEMETRIC_BASE_URL") or DEFAULT_BASE_URL
+    try:
+        with VemetricConnector.connect(url, api_key_from_env()) as connector:
+            typer.echo(plan_vemetric(connector, first, last).describe())
+    except ConnectorError as exc:
+        raise fail(str(exc)) from exc
+
+
 def main() -> None:
     app()
 
