@@ -231,6 +231,7 @@ class ApiClient:
         json: Any = None,
         expect: Iterable[str] = (),
         check: Callable[[Any], Any] | None = None,
+        route: str | None = None,
     ) -> Any:
         """Send one request (retried) and return its parsed JSON body.
 
@@ -238,6 +239,7 @@ class ApiClient:
         without them is malformed (retried like a truncated body), never a partial result.
         ``check``, if given, validates the body further and returns what ``request`` returns;
         it raises :class:`~pipelines.connectors.paging.PageShapeError` for a malformed body.
+        ``route`` is the path template counted in ``stats.calls`` (``/v1/funnels/{id}``).
         """
         required = tuple(expect)
 
@@ -245,7 +247,7 @@ class ApiClient:
             body = _envelope(body, required)
             return check(body) if check is not None else body
 
-        return self._call(method, path, dict(params or {}), json, checked)
+        return self._call(method, path, dict(params or {}), json, checked, route)
 
     def paginate(
         self,
@@ -289,8 +291,9 @@ class ApiClient:
         params: dict[str, Any],
         json: Any,
         check: Callable[[Any], Any],
+        route: str | None = None,
     ) -> Any:
-        self.stats._call(f"{method} {path}")
+        self.stats._call(f"{method} {route or path}")
         endpoint = self._endpoint(method, path, params)
         decide = _RetryDecider(self, endpoint)
         policy = self.policy
