@@ -57,20 +57,37 @@ def serve(
         typer.Option(help="Freeze the server clock, e.g. 2026-02-17T23:59:59Z."),
     ] = None,
     rate_limit: Annotated[
-        int, typer.Option(help="Requests per 60 s window per project (the real API allows 100).")
+        int,
+        typer.Option(min=1, help="Requests per 60 s window per project (the real API allows 100)."),
     ] = 100,
+    faults: Annotated[
+        str,
+        typer.Option(help="Inject faults per request, e.g. 429=0.1,500=0.05,timeout=0.02,truncate=0.01."),
+    ] = "",
+    fault_seed: Annotated[int, typer.Option(help="Seed of the fault injector's RNG.")] = 0,
+    fault_hang: Annotated[
+        float, typer.Option(help="Seconds an injected 'timeout' fault hangs before answering.")
+    ] = 30.0,
 ) -> None:
     """Serve an offline reference API on a dataset: funnelhouse serve vemetric --data tiny.json"""
+    from pipelines.reference.faults import Faults, FaultSpecError, with_faults
     from pipelines.reference.serving import run_server
     from pipelines.reference.vemetric.app import create_app
     from pipelines.reference.vemetric.dataset import DatasetError, load_dataset
 
     frozen = parse_now(now)
     try:
+        injected = Faults.parse(faults, seed=fault_seed, hang_seconds=fault_hang)
+    except FaultSpecError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--faults") from exc
+    try:
         dataset = load_dataset(data)
     except DatasetError as exc:
         raise fail(str(exc)) from exc
-    run_server(create_app(dataset, now=frozen, rate_limit=rate_limit), host=host, port=port)
+    served = create_app(dataset, now=frozen, rate_limit=rate_limit)
+    if injected:
+        served = with_faults(served, injected)
+    run_server(served, host=host, port=port)
 
 
 @app.command()
