@@ -93,7 +93,7 @@ def _parse_item(part: str) -> tuple[str, float]:
     return kind, rate
 
 
-class _Picker:
+class FaultPicker:
     """Draws one fault (or none) per request from the seeded RNG; safe across threads."""
 
     def __init__(self, faults: Faults) -> None:
@@ -119,7 +119,7 @@ def with_faults(
     """``app`` with ``faults`` injected into its authenticated ``/v1/*`` answers."""
     if not faults:
         return app
-    picker = _Picker(faults)
+    picker = FaultPicker(faults)
 
     async def faulty(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
