@@ -138,7 +138,6 @@ def sync(
     """Sync a date range into the warehouse (key from $VEMETRIC_API_KEY), then publish a
     read-only snapshot: funnelhouse sync vemetric --from 2026-01-01 --to 2026-01-31"""
     from rich.console import Console
-    from rich.table import Table
 
     from pipelines.sync import RichProgress, SyncError, run_sync
 
@@ -150,6 +149,14 @@ def sync(
                               observer=display)
     except SyncError as exc:
         raise fail(str(exc)) from exc
+    print_sync_summary(result)
+
+
+def print_sync_summary(result) -> None:
+    """Rows per raw table for the synced window, requests made and the published snapshot."""
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title=f"raw_vemetric, {result.first} .. {result.last}")
     table.add_column("table")
     table.add_column("rows", justify="right")
@@ -190,6 +197,34 @@ def plan(
             typer.echo(plan_vemetric(connector, first, last).describe())
     except ConnectorError as exc:
         raise fail(str(exc)) from exc
+
+
+@app.command()
+def demo(
+    workdir: Annotated[
+        Path, typer.Option(help="Where the dataset, warehouse and report are written.")
+    ] = Path(".funnelhouse/demo"),
+    users: Annotated[int, typer.Option(min=1, help="Visitors to generate.")] = 400,
+    days: Annotated[int, typer.Option(min=1, max=365, help="Days of traffic, ending --end.")] = 14,
+    seed: Annotated[int, typer.Option(help="Generator seed.")] = 7,
+    end: Annotated[str, typer.Option(help="Last day of the dataset, YYYY-MM-DD.")] = "2026-02-17",
+) -> None:
+    """Run the main job end to end on embedded defaults: generate data, serve the reference
+    Vemetric API, sync it into DuckDB through the Dagster job, and print the summary."""
+    from rich.console import Console
+
+    from pipelines.demo import DemoSettings, run_demo
+    from pipelines.sync import RichProgress, SyncError
+
+    settings = DemoSettings(workdir=workdir, users=users, days=days, seed=seed,
+                            end=parse_day(end, "--end"))
+    console = Console(stderr=True)
+    try:
+        with RichProgress(console) as display:
+            result = run_demo(settings, observer=display, say=console.print)
+    except SyncError as exc:
+        raise fail(str(exc)) from exc
+    print_sync_summary(result.sync)
 
 
 def main() -> None:
