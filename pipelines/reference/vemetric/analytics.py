@@ -24,6 +24,8 @@ from pipelines.reference.vemetric.dataset import Project
 from pipelines.reference.vemetric.filters import cohort, restrict
 from pipelines.reference.vemetric.store import (
     API_TIMESTAMP,
+    SESSION_CODE,
+    USER_CODE,
     Period,
     bucket,
     events_in,
@@ -110,10 +112,11 @@ def analytics_rows(
     grouping = Grouping.parse(group_by)
     users = cohort(project, period, filters, filters_operator)
     by_key: dict[str, dict[str, float]] = {}
-    for metric in metrics:
-        if grouping.applies(metric):
-            for key, value in _metric_values(project, period, metric, grouping, users, filters, filters_operator):
-                by_key.setdefault(key, {})[metric] = value
+    applicable = [m for m in dict.fromkeys(metrics) if grouping.applies(m)]
+    for metric, values in _metric_values(project, period, applicable, grouping, users, filters,
+                                         filters_operator):
+        for key, value in values:
+            by_key.setdefault(key, {})[metric] = value
     if grouping.kind == "none" and not by_key:
         by_key["__all__"] = {}
     rows = [_row(grouping, key, values, metrics) for key, values in by_key.items()]
@@ -121,62 +124,88 @@ def analytics_rows(
     return rows[:1] if grouping.kind == "none" else rows[offset : offset + limit]
 
 
-def _metric_values(project, period, metric, grouping, users, filters, operator):
-    if metric in COUNT_METRICS:
-        return _count_rows(project, period, metric, grouping, users, filters, operator)
-    if metric == "bounceRate":
-        return _bounce_rows(project, period, grouping, users)
-    if metric == "visitDuration":
-        return _duration_rows(project, period, grouping, users)
-    raise ValueError(f"unknown metric {metric!r}")
+def _metric_values(project, period, metrics, grouping, users, filters, operator):
+    """``(metric, [(raw group key, value), ...])`` for each applicable metric, in order."""
+    unknown = set(metrics) - {*COUNT_METRICS, "bounceRate", "visitDuration"}
+    if unknown:
+        raise ValueError(f"unknown metrics {sorted(unknown)}")
+    counted = _count_rows(project, period, [m for m in metrics if m in COUNT_METRICS], grouping,
+                          users, filters, operator)
+    for metric in metrics:
+        if metric in COUNT_METRICS:
+            yield metric, counted[metric]
+        elif metric == "bounceRate":
+            yield metric, _bounce_rows(project, period, grouping, users)
+        else:
+            yield metric, _duration_rows(project, period, grouping, users)
 
 
 def _event_key(grouping: Grouping, period: Period) -> pl.Expr:
+    """The group key on event rows; intervals stay datetimes until :func:`_keyed_rows`."""
     if grouping.kind == "none":
         return pl.lit("__all__")
     if grouping.kind == "interval":
-        return bucket("createdAt", period.interval).dt.strftime(API_TIMESTAMP)
+        return bucket("createdAt", period.interval)
     if grouping.kind == "property":
         return pl.col(property_column(grouping.property))
     return pl.col(EVENT_COLUMNS[grouping.token])
 
 
-def _count_rows(project, period, metric, grouping, users, filters, operator):
-    """users / pageviews / events per group, with the row-level filters that metric sees."""
+def _keyed_rows(grouped: pl.DataFrame, value: str) -> list[tuple[str, Any]]:
+    """``(key, value)`` pairs of an aggregated frame, interval keys as API timestamps."""
+    if grouped.schema["key"] != pl.String:
+        grouped = grouped.with_columns(pl.col("key").dt.strftime(API_TIMESTAMP))
+    return list(zip(grouped["key"].to_list(), grouped[value].to_list()))
+
+
+def _count_rows(project, period, metrics, grouping, users, filters, operator):
+    """users / pageviews / events per group, each with the row-level filters it sees.
+
+    Metrics that see the same row-level filters share one pass over the rows.
+    """
+    if not metrics:
+        return {}
     properties = event_properties(filters)
     if grouping.kind == "property":
         properties.add(grouping.property)
-    rows = restrict(events_in(project, period, properties), users)
-    conditions = []
+    base = restrict(events_in(project, period, properties), users)
     if grouping.kind == "property":
-        conditions.append(~pl.col("isPageView") & (pl.col(property_column(grouping.property)) != ""))
+        base = base.filter(~pl.col("isPageView") & (pl.col(property_column(grouping.property)) != ""))
     elif grouping.token in _GROUP_ROWS:
-        conditions.append(_GROUP_ROWS[grouping.token])
-    if metric == "events" or grouping.token.startswith("event:"):
-        conditions.append(grouped_condition(filters, "event", operator))
-    if metric == "pageviews" or grouping.token.startswith("page:"):
-        conditions.append(grouped_condition(filters, "page", operator))
-    for condition in conditions:
-        if condition is not None:
-            rows = rows.filter(condition)
-    value = {
-        "users": pl.col("userId").n_unique(),
-        "pageviews": pl.col("isPageView").sum(),
-        "events": (~pl.col("isPageView")).sum(),
-    }[metric]
-    grouped = rows.group_by(_event_key(grouping, period).alias("key")).agg(value.alias("value"))
-    return [(key, int(count)) for key, count in grouped.iter_rows()]
+        base = base.filter(_GROUP_ROWS[grouping.token])
+    passes: dict[tuple[bool, bool], list[str]] = {}
+    for metric in metrics:
+        event_rows = metric == "events" or grouping.token.startswith("event:")
+        page_rows = metric == "pageviews" or grouping.token.startswith("page:")
+        passes.setdefault((event_rows, page_rows), []).append(metric)
+    counted = {}
+    for (event_rows, page_rows), shared in passes.items():
+        rows = base
+        for kind, applies in (("event", event_rows), ("page", page_rows)):
+            condition = grouped_condition(filters, kind, operator) if applies else None
+            if condition is not None:
+                rows = rows.filter(condition)
+        values = {
+            "users": pl.col(USER_CODE).n_unique(),
+            "pageviews": pl.col("isPageView").sum(),
+            "events": (~pl.col("isPageView")).sum(),
+        }
+        grouped = rows.group_by(_event_key(grouping, period).alias("key")).agg(
+            values[m].alias(m) for m in shared
+        )
+        counted |= {m: [(k, int(v)) for k, v in _keyed_rows(grouped, m)] for m in shared}
+    return counted
 
 
 def _bounce_rows(project, period, grouping, users):
     """Per group: (sessionId, group) pageview buckets holding exactly one pageview, in percent."""
     properties = [grouping.property] if grouping.kind == "property" else []
     pageviews = restrict(events_in(project, period, properties), users).filter(pl.col("isPageView"))
-    buckets = pageviews.group_by("sessionId", _event_key(grouping, period).alias("key")).len()
+    buckets = pageviews.group_by(SESSION_CODE, _event_key(grouping, period).alias("key")).len()
     totals = buckets.group_by("key").agg(
-        (pl.col("len") == 1).sum().alias("bounced"), pl.len().alias("all")
+        ((pl.col("len") == 1).sum() / pl.len() * 100).alias("rate")
     )
-    return [(key, _clickhouse_round2(bounced / total * 100)) for key, bounced, total in totals.iter_rows()]
+    return [(key, _clickhouse_round2(rate)) for key, rate in _keyed_rows(totals, "rate")]
 
 
 def _duration_rows(project, period, grouping, users):
@@ -185,13 +214,13 @@ def _duration_rows(project, period, grouping, users):
     if grouping.kind == "none":
         key = pl.lit("__all__")
     elif grouping.kind == "interval":
-        key = bucket("startedAt", period.interval).dt.strftime(API_TIMESTAMP)
+        key = bucket("startedAt", period.interval)
     else:
         key = pl.col(EVENT_COLUMNS[grouping.token])
     means = sessions.group_by(key.alias("key")).agg(
-        pl.col("duration").sum().alias("total"), pl.len().alias("count")
+        (pl.col("duration").sum() / pl.len()).alias("mean")
     )
-    return [(key, total / count) for key, total, count in means.iter_rows()]
+    return _keyed_rows(means, "mean")
 
 
 def _row(grouping: Grouping, key: str, values: dict[str, float], metrics: list[str]) -> dict:
