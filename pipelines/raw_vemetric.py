@@ -367,15 +367,25 @@ def land_analytics(connector: Connector, path: str | Path | None, window: Window
                    synced_at: datetime, properties: Iterable[str],
                    observer: Observer | None = None) -> Landed:
     """Every grouping over the whole window (all five metrics, all pages), plus each day's own
-    aggregate when the window has more than one day."""
+    aggregate (the calls ``connectors.planning.vemetric_requests`` lists)."""
     observer = observer or _Silent()
     frames = [_analytics_frame(connector, window, g) for g in analytics_groupings(properties)]
-    if len(window.days) > 1:
-        frames += [_analytics_frame(connector, day, None) for day in window.days]
-    frame = pl.concat(frames)
+    days = [_analytics_frame(connector, day, None) for day in window.days]
+    frame = pl.concat(frames + _unless_repeated(frames[0], days))
     good, bad = split_valid("analytics", frame, _api_names(METRIC_FIELDS))
     observer.rows("analytics", good.height)
     return _land_ranges("analytics", good, bad, path, window, synced_at)
+
+
+def _unless_repeated(whole: pl.DataFrame, days: list[pl.DataFrame]) -> list[pl.DataFrame]:
+    """The per-day answers, except when the window is that one day: then the day's call
+    repeats the window's, and must have said the same (anything else is a broken answer)."""
+    if len(days) != 1 or days[0]["date_from"][0] != whole["date_from"][0]:
+        return days
+    if not days[0].equals(whole):
+        raise MalformedAnswer("the same question asked twice got two different answers: "
+                              f"{whole.rows()} vs {days[0].rows()}")
+    return []
 
 
 def _analytics_frame(connector: Connector, window: Window, grouping: str | None) -> pl.DataFrame:
@@ -419,9 +429,12 @@ def _period(period: Any, where: str) -> list[pl.Expr]:
 
 def land_funnel_results(connector: Connector, path: str | Path | None, window: Window,
                         synced_at: datetime, funnel_ids: Iterable[str]) -> Landed:
-    """``POST /v1/funnels/{id}`` per funnel for the window and, if longer, for each day."""
-    ranges = [window, *window.days] if len(window.days) > 1 else [window]
-    frames = [_funnel_frame(connector, fid, r) for fid in funnel_ids for r in ranges]
+    """``POST /v1/funnels/{id}`` per funnel for the window and for each of its days."""
+    frames = []
+    for fid in funnel_ids:
+        whole = _funnel_frame(connector, fid, window)
+        days = [_funnel_frame(connector, fid, day) for day in window.days]
+        frames += [whole, *_unless_repeated(whole, days)]
     frame = pl.concat(frames) if frames else _empty_funnel_frame()
     good, bad = split_valid("funnel_results", frame,
                             {"funnel_id": "id", **_api_names(FUNNEL_RESULT_FIELDS)})

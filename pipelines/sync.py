@@ -125,7 +125,11 @@ def first_failure(result: dg.ExecuteInProcessResult) -> str:
             error = event.step_failure_data.error
             while error.cause is not None:
                 error = error.cause
-            return f"{event.step_key}: {error.message.strip()}"
+            # "pipelines.connectors.errors.AuthError: GET /v1/project: 401 ..." -> "AuthError: ..."
+            message = error.message.strip()
+            if error.cls_name and f"{error.cls_name}:" in message:
+                message = error.cls_name + message.split(f"{error.cls_name}", 1)[1]
+            return f"{event.step_key}: {message}"
     failed_checks = [
         f"{e.asset_check_evaluation_data.asset_key.to_user_string()}: "
         f"{e.asset_check_evaluation_data.description}"

@@ -215,5 +215,12 @@ def split_valid(
 
 
 def _raw_json(row: dict, api_names: Mapping[str, str]) -> str:
-    renamed = {api_names.get(column, column): value for column, value in row.items()}
+    renamed = {api_names.get(column, column): _as_sent(value) for column, value in row.items()}
     return orjson.dumps(renamed, default=str, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _as_sent(value: object) -> object:
+    # Times back in the API's own notation (second precision, Z), not Python's isoformat.
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value
