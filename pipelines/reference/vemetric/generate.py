@@ -77,6 +77,8 @@ OUTBOUND_RATE = 0.03  # chance that a pageview is followed by an outbound link
 SIGNUP_RATE = 0.12
 PURCHASE_RATE = 0.35  # of those who sign up
 SAME_SESSION_PURCHASE = 0.4  # of those who buy: in the session they signed up in
+TRIAL_DAYS = 14
+PURCHASE_AT_TRIAL_END = 0.4  # of later purchases: when the trial ends, else within days
 SIGNUP_TAIL_EVENTS = 3  # /pricing, /signup, signup
 PURCHASE_TAIL_EVENTS = 2  # /checkout, purchase
 
@@ -280,8 +282,11 @@ def expected_events_per_visitor(days: int) -> float:
     per_session = pageviews * (1 + CLICK_RATE + OUTBOUND_RATE)
     # Arrival days are spread over the range, so on average (days + 1) / 2 days remain.
     sessions = 1 + RETURN_RATE * (days + 1) / 2
+    # The tails of signup and purchase sessions; a later purchase has a session of its own
+    # (counted in full, though one that falls after the range is dropped).
     milestones = SIGNUP_RATE * (SIGNUP_TAIL_EVENTS + PURCHASE_RATE * PURCHASE_TAIL_EVENTS)
-    return per_session * sessions + milestones
+    purchase_sessions = SIGNUP_RATE * PURCHASE_RATE * (1 - SAME_SESSION_PURCHASE)
+    return per_session * (sessions + purchase_sessions) + milestones
 
 
 def users_for_events(events: int, days: int) -> int:
@@ -508,7 +513,7 @@ class Visitors:
     arrival: np.ndarray  # day index of the first session
     return_rate: np.ndarray  # mean returning sessions per remaining day
     signs_up: np.ndarray  # bool
-    buys: np.ndarray  # bool; only where signs_up
+    buys: np.ndarray  # bool, only where signs_up; a purchase after the range is dropped
     plan: np.ndarray  # index into PLANS
     annual: np.ndarray  # bool
     first_name: np.ndarray  # index into FIRST_NAMES; used only by those who sign up
@@ -575,26 +580,58 @@ def _visitors(rng: np.random.Generator, n: int, window: Window) -> Visitors:
 
 
 def _sessions(rng: np.random.Generator, visitors: Visitors, window: Window) -> Sessions:
+    visitor, start = _visits(rng, visitors, window)
+    first_row = np.flatnonzero(np.r_[True, visitor[1:] != visitor[:-1]])
+    count = np.diff(np.r_[first_row, len(visitor)])
+    # The signup happens in one of the visitor's sessions; a purchase in the same session, or
+    # in a session of its own some days later (dropped if that is after the range).
+    signup_row = first_row + np.floor(rng.random(len(count)) * count).astype(np.int64)
+    same = rng.random(len(count)) < SAME_SESSION_PURCHASE
+    purchase_start = start[signup_row] + _purchase_delays_ms(rng, len(count))
+    later = visitors.buys & ~same & (purchase_start < window.days * DAY_MS)
+    signup_here = np.zeros(len(visitor) + int(later.sum()), dtype=bool)
+    purchase_here = signup_here.copy()
+    signup_here[signup_row[visitors.signs_up]] = True
+    purchase_here[signup_row[visitors.buys & same]] = True
+    purchase_here[len(visitor):] = True
+    visitor = np.r_[visitor, np.flatnonzero(later)]
+    start = np.r_[start, purchase_start[later]]
+    # Order each visitor's sessions by time: ordinals and channels follow it.
+    order = np.lexsort((start, visitor))
+    visitor = visitor[order]
+    ordinal = np.arange(len(visitor)) - _segment_starts(visitor)
+    return Sessions(
+        visitor=visitor, ordinal=ordinal, channel=_channels(rng, ordinal),
+        proposed_start_ms=start[order], signup_here=signup_here[order],
+        purchase_here=purchase_here[order],
+    )
+
+
+def _visits(rng: np.random.Generator, visitors: Visitors,
+            window: Window) -> tuple[np.ndarray, np.ndarray]:
+    """Each visitor's browsing sessions: the arrival and the returns, sorted by visitor and time.
+
+    Returns the visitor of each session and its proposed start, in ms from the window start.
+    """
     remaining = window.days - visitors.arrival
     returns = np.minimum(rng.poisson(visitors.return_rate * remaining),
                          MAX_SESSIONS_PER_DAY * remaining - 1)
-    count = 1 + returns
-    visitor = np.repeat(np.arange(len(count)), count)
+    visitor = np.repeat(np.arange(len(returns)), 1 + returns)
     ordinal = np.arange(len(visitor)) - _segment_starts(visitor)
     day = _session_days(rng, visitor, ordinal, visitors.arrival, window)
     offset = np.array([offset for _, _, offset, _ in LOCATIONS])[visitors.location[visitor]]
     utc_hour = (_draw(rng, HOUR_WEIGHTS, len(visitor)) - offset) % 24
     start = day * DAY_MS + utc_hour * HOUR_MS + rng.integers(0, HOUR_MS, len(visitor))
-    # Order each visitor's sessions by time: ordinals, channels and milestones follow it.
     order = np.lexsort((start, visitor))
-    visitor, start = visitor[order], start[order]
-    channel = _channels(rng, ordinal)
-    signup_at, purchase_at = _milestone_sessions(rng, count)
-    return Sessions(
-        visitor=visitor, ordinal=ordinal, channel=channel, proposed_start_ms=start,
-        signup_here=visitors.signs_up[visitor] & (ordinal == signup_at[visitor]),
-        purchase_here=visitors.buys[visitor] & (ordinal == purchase_at[visitor]),
-    )
+    return visitor[order], start[order]
+
+
+def _purchase_delays_ms(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Time from the signup session to a later purchase: a few days, or when the trial ends."""
+    soon = rng.uniform(0.5, 6, n)
+    trial_end = TRIAL_DAYS + rng.uniform(-2, 2, n)
+    days = np.where(rng.random(n) < PURCHASE_AT_TRIAL_END, trial_end, soon)
+    return (days * DAY_MS).astype(np.int64)
 
 
 def _session_days(rng: np.random.Generator, visitor: np.ndarray, ordinal: np.ndarray,
@@ -613,15 +650,6 @@ def _channels(rng: np.random.Generator, ordinal: np.ndarray) -> np.ndarray:
     channel[first] = _draw(rng, [c[8] for c in CHANNELS], int(first.sum()))
     channel[~first] = _draw(rng, [c[9] for c in CHANNELS], int((~first).sum()))
     return channel
-
-
-def _milestone_sessions(rng: np.random.Generator,
-                        count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per visitor: the session ordinal of the signup, and of the purchase (same or later)."""
-    signup = np.floor(rng.random(len(count)) * count).astype(np.int64)
-    later = signup + np.floor(rng.random(len(count)) * (count - signup)).astype(np.int64)
-    same = rng.random(len(count)) < SAME_SESSION_PURCHASE
-    return signup, np.where(same, signup, later)
 
 
 @dataclass
