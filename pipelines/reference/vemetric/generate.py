@@ -6,9 +6,9 @@ one API key and three funnels. The same arguments always write byte-identical fi
 
 Sizing: ``users`` is the number of *visitors*. A visitor arrives on some day of the range and
 comes back on later days now and then, so on average a visitor produces about
-**4.1 events plus 0.21 events per day of the range** (about 5.6 events over 7 days, 10.4 over
+**4.2 events plus 0.21 events per day of the range** (about 5.7 events over 7 days, 10.5 over
 30 days, 80 over a year). :func:`users_for_events` inverts that average, e.g.
-``users_for_events(1_000_000, 30)`` is about 96,000 visitors.
+``users_for_events(1_000_000, 30)`` is about 95,000 visitors.
 
 How the traffic is shaped (all of it vectorised with numpy; no per-event or per-session
 Python loops, so a million events take seconds):
@@ -22,7 +22,8 @@ Python loops, so a million events take seconds):
   Events inside a session are seconds to minutes apart; a visitor's sessions are more than
   30 minutes apart, as Vemetric splits sessions after 30 minutes of inactivity.
 - Some visitors sign up (``/pricing`` → ``/signup`` → ``signup``) in one of their sessions and
-  some of those later buy (``/checkout`` → ``purchase``), sometimes days later. Visitors who
+  some of those buy (``/checkout`` → ``purchase``): right away, within days, or when the
+  14-day trial ends (so the funnels' 7-day window matters). Visitors who
   sign up become identified users: their events carry the identifier from the signup on, and
   they get a user row. Everyone else stays anonymous, with no user row.
 """
@@ -49,7 +50,13 @@ from pipelines.reference.vemetric.dataset import (
     USER_SCHEMA,
 )
 
-__all__ = ["GenerateError", "GenerateSummary", "generate", "users_for_events"]
+__all__ = [
+    "GenerateError",
+    "GenerateSummary",
+    "expected_events_per_visitor",
+    "generate",
+    "users_for_events",
+]
 
 
 class GenerateError(ValueError):

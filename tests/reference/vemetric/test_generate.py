@@ -533,3 +533,33 @@ def _max_stage(rows: list[dict], n_steps: int) -> int:
                 stage += 1
         best = max(best, stage)
     return best
+
+
+# ------------------------------------------------------------------------------------------
+# The command
+
+
+def test_the_cli_writes_the_dataset_and_prints_the_summary(tmp_path):
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    arguments = ["generate", "vemetric", "--out", str(tmp_path), "--users", "20", "--days", "3",
+                 "--seed", "4", "--start", "2026-02-02"]
+    result = CliRunner().invoke(app, arguments)
+    assert result.exit_code == 0, result.output
+    assert "20 visitors" in result.stdout
+    key = json.loads((tmp_path / "fixture.json").read_text())["projects"][0]["apiKeys"][0]["key"]
+    assert key not in result.stdout and "'funnelhouse sync'" in result.stdout
+    assert all((tmp_path / name).is_file() for name in FILES)
+
+
+def test_the_cli_turns_a_bad_seed_into_one_error_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    result = CliRunner().invoke(app, ["generate", "vemetric", "--out", str(tmp_path / "x"),
+                                      "--seed", "-3"])
+    assert result.exit_code == 1
+    assert result.stderr == "Error: seed must be a whole number of at least 0, got -3\n"
