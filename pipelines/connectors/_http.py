@@ -48,6 +48,20 @@ from pipelines.connectors.errors import (
 from pipelines.connectors.pacing import RateBudget, RateLimitHeaders
 from pipelines.connectors.paging import PageRequest, PageShapeError, Paginator
 
+__all__ = [
+    "ApiClient",
+    "BearerAuth",
+    "ClientStats",
+    "DEFAULT_POLICY",
+    "HeaderAuth",
+    "RetryPolicy",
+    "SecretAuth",
+    "backoff",
+    "redact",
+    "retry_after",
+    "retry_cause",
+]
+
 logger = logging.getLogger("pipelines.connectors")
 
 MASK = "***"
@@ -179,6 +193,9 @@ class ClientStats:
             self.backoff_seconds += wait
 
 
+DEFAULT_POLICY = RetryPolicy()
+
+
 class ApiClient:
     """Send requests to one API root with auth, pacing, retries and paging.
 
@@ -194,7 +211,7 @@ class ApiClient:
         *,
         auth: SecretAuth | None = None,
         budget: RateBudget | None = None,
-        policy: RetryPolicy = RetryPolicy(),
+        policy: RetryPolicy = DEFAULT_POLICY,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
@@ -270,13 +287,8 @@ class ApiClient:
             if pages == paging.max_pages:
                 raise self._paging_error(method, path, request, f"stopped after max_pages={pages}")
             current = request
-            body, items = self._call(
-                method,
-                path,
-                current.params,
-                current.json,
-                lambda b: (b, paging.items(current, _envelope(b, required))),
-            )
+            check = _page_check(paging, current, required)
+            body, items = self._call(method, path, current.params, current.json, check)
             pages += 1
             yield body, items
             try:
@@ -487,6 +499,13 @@ def _server_error(response: httpx.Response) -> tuple[str, str]:
     return fallback, _snippet(response.text)
 
 
+def _page_check(
+    paging: Paginator, request: PageRequest, required: tuple[str, ...]
+) -> Callable[[Any], tuple[Any, Any]]:
+    """Checks one page inside the retried call, so a malformed page is retried."""
+    return lambda body: (body, paging.items(request, _envelope(body, required)))
+
+
 def _envelope(body: Any, required: tuple[str, ...]) -> Any:
     if required:
         if not isinstance(body, dict):
@@ -498,7 +517,9 @@ def _envelope(body: Any, required: tuple[str, ...]) -> Any:
 
 
 def _not_json(response: httpx.Response) -> str:
-    return f"body is not valid JSON ({len(response.content)} bytes: {_snippet(response.text, 80)!r})"
+    return (
+        f"body is not valid JSON ({len(response.content)} bytes: {_snippet(response.text, 80)!r})"
+    )
 
 
 def _snippet(text: str, limit: int = 300) -> str:

@@ -17,6 +17,19 @@ never contains a secret: messages are built from redacted text only.
 
 from __future__ import annotations
 
+__all__ = [
+    "ApiError",
+    "AuthError",
+    "ConnectorError",
+    "MalformedResponseError",
+    "MissingCredentialsError",
+    "NotFoundError",
+    "PagingError",
+    "PlanGateError",
+    "RateLimitError",
+    "TransientError",
+]
+
 
 class ConnectorError(Exception):
     """Base class of every error a connector raises."""

@@ -26,6 +26,14 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+__all__ = [
+    "RateBudget",
+    "RateLimitHeaders",
+    "budget_for",
+    "clear_budgets",
+    "reset_at",
+]
+
 # Above these, a reset value cannot be a delay in seconds: 10**9 s is 31 years, 10**12 ms
 # is 2001 as an epoch time. Peer APIs use all three forms (specs/peer-apis.md §7.2).
 EPOCH_SECONDS_FLOOR = 1_000_000_000

@@ -24,6 +24,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
+__all__ = [
+    "CursorPaging",
+    "FieldOffsetPaging",
+    "OffsetPaging",
+    "PageNumberPaging",
+    "PageRequest",
+    "PageShapeError",
+    "Paginator",
+    "RepeatedCursorError",
+    "lookup",
+]
+
 DEFAULT_MAX_PAGES = 10_000
 
 
@@ -278,10 +290,14 @@ class FieldOffsetPaging:
         entries = _item_list(body, self.items_key)
         found = {self._field(entry): self._values(entry) for entry in entries}
         if list(found) != asked:
-            raise PageShapeError(f"expected fields {asked} in '{self.items_key}', got {list(found)}")
+            raise PageShapeError(
+                f"expected fields {asked} in '{self.items_key}', got {list(found)}"
+            )
         return found
 
-    def next(self, request: PageRequest, body: Any, items: dict[str, list[Any]]) -> PageRequest | None:
+    def next(
+        self, request: PageRequest, body: Any, items: dict[str, list[Any]]
+    ) -> PageRequest | None:
         still_open = [field for field, values in items.items() if len(values) >= self.limit]
         if not still_open:
             return None

@@ -14,12 +14,20 @@ Example::
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
 from pipelines.connectors.vemetric import FIELD_TOKENS, VemetricConnector, date_range
+
+__all__ = [
+    "RequestGroup",
+    "SyncPlan",
+    "VemetricShape",
+    "pages",
+    "plan_vemetric",
+    "vemetric_requests",
+]
 
 DEFAULT_RATE_LIMIT = 100  # Vemetric: 100 requests per fixed 60 s window per project
 WINDOW_SECONDS = 60.0
@@ -68,7 +76,9 @@ class RequestGroup:
     note: str = ""
 
 
-def vemetric_requests(shape: VemetricShape, *, events_bound: int | None = None) -> list[RequestGroup]:
+def vemetric_requests(
+    shape: VemetricShape, *, events_bound: int | None = None
+) -> list[RequestGroup]:
     """The calls a Vemetric sync of one range makes, in the order it makes them.
 
     ``events_bound`` is an upper bound on ``shape.user_event_pages`` when it was assumed.

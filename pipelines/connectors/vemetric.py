@@ -22,7 +22,13 @@ from urllib.parse import quote
 
 import httpx
 
-from pipelines.connectors._http import ApiClient, BearerAuth, ClientStats, RetryPolicy
+from pipelines.connectors._http import (
+    DEFAULT_POLICY,
+    ApiClient,
+    BearerAuth,
+    ClientStats,
+    RetryPolicy,
+)
 from pipelines.connectors.errors import AuthError, MissingCredentialsError, PlanGateError
 from pipelines.connectors.pacing import RateBudget, budget_for
 from pipelines.connectors.paging import FieldOffsetPaging, OffsetPaging, PageShapeError
@@ -114,7 +120,7 @@ class VemetricConnector:
         page_size: int = MAX_PAGE_SIZE,
         timeout: float = 30.0,
         budget: RateBudget | None = None,
-        policy: RetryPolicy = RetryPolicy(),
+        policy: RetryPolicy = DEFAULT_POLICY,
     ) -> VemetricConnector:
         """A connector for ``base_url``; builds its own ``httpx.Client`` unless given one.
 
@@ -242,7 +248,11 @@ class VemetricConnector:
             body["filters"] = [dict(f) for f in filters]
         path = f"/v1/funnels/{quote(funnel_id, safe='')}"
         return self.api.request(
-            "POST", path, json=body, expect=("period", "funnel", "results"), route="/v1/funnels/{id}"
+            "POST",
+            path,
+            json=body,
+            expect=("period", "funnel", "results"),
+            route="/v1/funnels/{id}",
         )
 
     def filter_value_pages(

@@ -25,6 +25,14 @@ from typing import Any
 
 import orjson
 
+__all__ = [
+    "NO_FAULTS",
+    "FaultPicker",
+    "FaultSpecError",
+    "Faults",
+    "with_faults",
+]
+
 Scope = dict[str, Any]
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -33,7 +41,12 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 KINDS = ("429", "500", "timeout", "truncate")
 BODIES = {
-    "429": {"error": {"code": "RATE_LIMIT_EXCEEDED", "message": "Rate limit exceeded. Try again shortly."}},
+    "429": {
+        "error": {
+            "code": "RATE_LIMIT_EXCEEDED",
+            "message": "Rate limit exceeded. Try again shortly.",
+        }
+    },
     "500": {"error": {"code": "INTERNAL_ERROR", "message": "An unexpected error occurred"}},
 }
 
@@ -83,7 +96,9 @@ def _parse_item(part: str) -> tuple[str, float]:
     if not sep:
         raise FaultSpecError(f"expected KIND=RATE, got {part!r}")
     if kind not in KINDS:
-        raise FaultSpecError(f"unknown fault {kind!r} in {part!r}; expected one of {', '.join(KINDS)}")
+        raise FaultSpecError(
+            f"unknown fault {kind!r} in {part!r}; expected one of {', '.join(KINDS)}"
+        )
     try:
         rate = float(value)
     except ValueError:

@@ -9,7 +9,14 @@ from email.utils import formatdate
 import httpx
 import pytest
 
-from pipelines.connectors._http import ApiClient, BearerAuth, HeaderAuth, RetryPolicy, retry_after
+from pipelines.connectors._http import (
+    DEFAULT_POLICY,
+    ApiClient,
+    BearerAuth,
+    HeaderAuth,
+    RetryPolicy,
+    retry_after,
+)
 from pipelines.connectors.errors import (
     ApiError,
     AuthError,
@@ -28,7 +35,9 @@ CANARY = "vem_canary0canary0canary0canary00042"
 OK = {"project": {"id": "1"}}
 
 
-def answer(status: int, body: object = None, *, headers: dict | None = None, raw: bytes | None = None):
+def answer(
+    status: int, body: object = None, *, headers: dict | None = None, raw: bytes | None = None
+):
     """One scripted answer: JSON ``body`` (or ``raw`` bytes), or an exception to raise."""
     if raw is not None:
         return httpx.Response(status, content=raw, headers=headers)
@@ -54,7 +63,7 @@ class Script:
         return step(request) if callable(step) else step
 
 
-def client(script: Script, *, policy: RetryPolicy = RetryPolicy(), key: str = CANARY) -> ApiClient:
+def client(script: Script, *, policy: RetryPolicy = DEFAULT_POLICY, key: str = CANARY) -> ApiClient:
     http = httpx.Client(transport=httpx.MockTransport(script))
     return ApiClient(http, BASE, auth=BearerAuth(key), policy=policy, clock=lambda: NOW)
 
@@ -112,7 +121,8 @@ def test_500_is_retried_a_bounded_number_of_times_then_final():
     with pytest.raises(TransientError) as caught:
         api.request("GET", "/v1/project")
     assert str(caught.value) == (
-        "GET /v1/project: 500 INTERNAL_ERROR: An unexpected error occurred (gave up after 3 attempts)"
+        "GET /v1/project: 500 INTERNAL_ERROR: An unexpected error occurred "
+        "(gave up after 3 attempts)"
     )
     assert len(script.requests) == 3
 
@@ -120,7 +130,9 @@ def test_500_is_retried_a_bounded_number_of_times_then_final():
 def test_persistent_429_gives_up_after_the_attempts():
     script = Script(error(429, "RATE_LIMIT_EXCEEDED", "Rate limit exceeded. Try again shortly."))
     api = client(script, policy=RetryPolicy(attempts=5))
-    with pytest.raises(RateLimitError, match=r"429 RATE_LIMIT_EXCEEDED: .* \(gave up after 5 attempts\)$"):
+    with pytest.raises(
+        RateLimitError, match=r"429 RATE_LIMIT_EXCEEDED: .* \(gave up after 5 attempts\)$"
+    ):
         api.request("GET", "/v1/project")
     assert len(script.requests) == 5 and api.stats.retries["429"] == 4
 
@@ -164,7 +176,7 @@ def test_truncated_json_that_persists_is_a_clear_final_error():
         client(script).request("GET", "/v1/project", expect=("project",))
     assert str(caught.value) == (
         "GET /v1/project: 200 MALFORMED_RESPONSE: body is not valid JSON "
-        "(22 bytes: '{\"project\": {\"id\": \"1\"') (gave up after 4 attempts)"
+        '(22 bytes: \'{"project": {"id": "1"\') (gave up after 4 attempts)'
     )
     assert len(script.requests) == 4
 
@@ -176,12 +188,17 @@ def test_json_without_the_envelope_is_malformed():
 
 
 def test_a_page_of_the_wrong_shape_is_retried_not_taken_as_the_last_page():
-    good = {"users": [{"id": "1"}, {"id": "2"}], "pagination": {"limit": 2, "offset": 0, "returned": 2}}
+    good = {
+        "users": [{"id": "1"}, {"id": "2"}],
+        "pagination": {"limit": 2, "offset": 0, "returned": 2},
+    }
     last = {"users": [{"id": "3"}], "pagination": {"limit": 2, "offset": 2, "returned": 1}}
     script = Script(answer(200, good), answer(200, {"users": []}), answer(200, last))
     paging = OffsetPaging("users", limit=2, in_body=True, returned_path="pagination.returned")
     api = client(script)
-    pages = [items for _, items in api.paginate("POST", "/v1/users", paging, json={"dateRange": "7days"})]
+    pages = [
+        items for _, items in api.paginate("POST", "/v1/users", paging, json={"dateRange": "7days"})
+    ]
     assert pages == [[{"id": "1"}, {"id": "2"}], [{"id": "3"}]]
     assert api.stats.retries["malformed"] == 1
     assert [r.read() for r in script.requests][-1] == b'{"dateRange":"7days","limit":2,"offset":2}'
@@ -191,7 +208,10 @@ def test_paging_stops_hard_at_max_pages():
     full = {"data": [1, 2], "pagination": {"returned": 2}}
     script = Script(answer(200, full))
     paging = OffsetPaging("data", limit=2, max_pages=3)
-    with pytest.raises(PagingError, match=r"^GET /v1/rows\?limit=2&offset=6: PAGING_ERROR: stopped after max_pages=3$"):
+    with pytest.raises(
+        PagingError,
+        match=r"^GET /v1/rows\?limit=2&offset=6: PAGING_ERROR: stopped after max_pages=3$",
+    ):
         list(client(script).paginate("GET", "/v1/rows", paging))
     assert len(script.requests) == 3
 
@@ -236,7 +256,11 @@ def test_retry_after_is_obeyed_and_clamped(value, expected):
 
 
 def test_429_with_budget_left_backs_off_exponentially_instead_of_waiting_for_the_reset():
-    headers = {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "57", "x-ratelimit-reset": str(int(NOW) + 50)}
+    headers = {
+        "x-ratelimit-limit": "100",
+        "x-ratelimit-remaining": "57",
+        "x-ratelimit-reset": str(int(NOW) + 50),
+    }
     assert retry_after(httpx.Headers(headers), NOW, RetryPolicy()) is None
     script = Script(*[error(429, "RATE_LIMIT_EXCEEDED", "x", **headers)] * 3, answer(200, OK))
     api = client(script, policy=RetryPolicy(wait_initial=1.0, wait_max=30.0))
@@ -255,10 +279,18 @@ def test_unreadable_retry_after_falls_back_to_backoff():
 @pytest.mark.parametrize(
     ("response", "text"),
     [
-        (answer(403, {"error": "insufficient_scope", "message": "Key lacks read:events"}),
-         "403 insufficient_scope: Key lacks read:events"),
-        (answer(403, {"error": "Forbidden by IP allow-list"}), "403 FORBIDDEN: Forbidden by IP allow-list"),
-        (answer(400, raw=b"<html>Bad gateway config</html>"), "400 BAD_REQUEST: <html>Bad gateway config</html>"),
+        (
+            answer(403, {"error": "insufficient_scope", "message": "Key lacks read:events"}),
+            "403 insufficient_scope: Key lacks read:events",
+        ),
+        (
+            answer(403, {"error": "Forbidden by IP allow-list"}),
+            "403 FORBIDDEN: Forbidden by IP allow-list",
+        ),
+        (
+            answer(400, raw=b"<html>Bad gateway config</html>"),
+            "400 BAD_REQUEST: <html>Bad gateway config</html>",
+        ),
     ],
 )
 def test_error_bodies_of_peer_shapes(response, text):
@@ -289,7 +321,10 @@ def test_header_auth_sends_the_key_in_its_header():
 
 def test_canary_key_appears_in_no_exception_log_or_repr(caplog, capsys):
     """Even when the server and the transport echo the key back, nobody shows it."""
-    echo = lambda request: error(401, "UNAUTHORIZED", f"bad key {request.headers['authorization']}")  # noqa: E731
+
+    def echo(request: httpx.Request) -> httpx.Response:
+        return error(401, "UNAUTHORIZED", f"bad key {request.headers['authorization']}")
+
     script = Script(
         httpx.ConnectError(f"cannot connect with {CANARY}"),
         error(503, "UNAVAILABLE", f"busy for {CANARY}"),
@@ -302,7 +337,14 @@ def test_canary_key_appears_in_no_exception_log_or_repr(caplog, capsys):
     with pytest.raises(AuthError) as caught:
         api.request("GET", "/v1/project", params={"token": "second-secret-value"})
     printed = capsys.readouterr()  # stamina reports retries through structlog, on stdout
-    texts = [str(caught.value), repr(caught.value), repr(api), caplog.text, printed.out, printed.err]
+    texts = [
+        str(caught.value),
+        repr(caught.value),
+        repr(api),
+        caplog.text,
+        printed.out,
+        printed.err,
+    ]
     texts += [str(vars(record)) for record in caplog.records]
     assert len(script.requests) == 4 and len(caplog.records) >= 4
     for text in texts:
@@ -313,8 +355,14 @@ def test_canary_key_appears_in_no_exception_log_or_repr(caplog, capsys):
 
 
 def test_stats_snapshot_counts_calls_requests_and_the_last_rate_limit():
-    headers = {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "98", "x-ratelimit-reset": str(int(NOW) + 60)}
-    script = Script(error(502, "BAD_GATEWAY", "upstream", **headers), answer(200, OK, headers=headers))
+    headers = {
+        "x-ratelimit-limit": "100",
+        "x-ratelimit-remaining": "98",
+        "x-ratelimit-reset": str(int(NOW) + 60),
+    }
+    script = Script(
+        error(502, "BAD_GATEWAY", "upstream", **headers), answer(200, OK, headers=headers)
+    )
     api = client(script)
     api.request("GET", "/v1/project")
     api.request("GET", "/v1/project")
@@ -323,3 +371,21 @@ def test_stats_snapshot_counts_calls_requests_and_the_last_rate_limit():
     assert snapshot["calls_by_endpoint"] == {"GET /v1/project": 2}
     assert snapshot["retries"] == {"502": 1}
     assert snapshot["rate_limit"] == {"limit": 100, "remaining": 98, "reset_at": NOW + 60}
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["_http", "errors", "pacing", "paging", "planning", "vemetric"],
+)
+def test_public_names_exist_and_are_listed(module):
+    imported = __import__(f"pipelines.connectors.{module}", fromlist=["__all__"])
+    for name in imported.__all__:
+        assert hasattr(imported, name), name
+    public_classes = {
+        name
+        for name, value in vars(imported).items()
+        if isinstance(value, type)
+        and value.__module__ == imported.__name__
+        and not name.startswith("_")
+    }
+    assert public_classes <= set(imported.__all__)

@@ -59,13 +59,19 @@ class FixedWindowServer:
             }
             status = 429 if self.count > self.limit else 200
             self.statuses.append(status)
-        body = {"error": {"code": "RATE_LIMIT_EXCEEDED", "message": "x"}} if status == 429 else {"ok": 1}
+        body = (
+            {"error": {"code": "RATE_LIMIT_EXCEEDED", "message": "x"}}
+            if status == 429
+            else {"ok": 1}
+        )
         return httpx.Response(status, json=body, headers=headers)
 
 
 def paced_client(server: FixedWindowServer, budget: RateBudget) -> ApiClient:
     http = httpx.Client(transport=httpx.MockTransport(server))
-    return ApiClient(http, "http://api.test", auth=BearerAuth(KEY), budget=budget, clock=server.clock)
+    return ApiClient(
+        http, "http://api.test", auth=BearerAuth(KEY), budget=budget, clock=server.clock
+    )
 
 
 def test_a_long_run_at_100_per_minute_gets_no_429():
@@ -151,9 +157,13 @@ def test_someone_else_spending_the_window_lowers_the_budget():
     budget = RateBudget(clock=clock, sleep=clock.sleep)
     reset = str(int(START) + 30)
     budget.acquire()
-    budget.release({"x-ratelimit-limit": "100", "x-ratelimit-remaining": "50", "x-ratelimit-reset": reset})
+    budget.release(
+        {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "50", "x-ratelimit-reset": reset}
+    )
     budget.acquire()
-    budget.release({"x-ratelimit-limit": "100", "x-ratelimit-remaining": "2", "x-ratelimit-reset": reset})
+    budget.release(
+        {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "2", "x-ratelimit-reset": reset}
+    )
     assert budget.acquire() == 0.0 and budget.acquire() == 0.0
     assert budget.acquire() > 0  # the third must wait for the reset
 
@@ -167,7 +177,12 @@ def test_a_failed_request_without_answer_frees_its_slot():
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("1800000060", 1_800_000_060.0), ("1800000060000", 1_800_000_060.0), ("60", START + 60), ("0", START)],
+    [
+        ("1800000060", 1_800_000_060.0),
+        ("1800000060000", 1_800_000_060.0),
+        ("60", START + 60),
+        ("0", START),
+    ],
     ids=["epoch-seconds", "epoch-millis", "delta", "zero-delta"],
 )
 def test_reset_forms_are_detected(value, expected):

@@ -157,7 +157,11 @@ def test_cursor_passes_the_token_back_and_stops_when_it_is_gone():
     body = {"results": [1, 2], "next_cursor": "abc"}
     request = paging.next(request, body, paging.items(request, body))
     assert request.params == {"limit": 2, "cursor": "abc"}
-    for last in ({"results": [3]}, {"results": [3], "next_cursor": None}, {"results": [], "next_cursor": ""}):
+    for last in (
+        {"results": [3]},
+        {"results": [3], "next_cursor": None},
+        {"results": [], "next_cursor": ""},
+    ):
         assert paging.next(request, last, paging.items(request, last)) is None
 
 
@@ -191,13 +195,24 @@ def test_cursor_without_a_cursor_path_is_refused():
 
 def field_entry(field: str, values: list[str], returned: object = None) -> dict:
     count = len(values) if returned is None else returned
-    return {"field": field, "pagination": {"limit": 2, "offset": 0, "returned": count}, "values": values}
+    return {
+        "field": field,
+        "pagination": {"limit": 2, "offset": 0, "returned": count},
+        "values": values,
+    }
 
 
 def test_fields_keep_paging_only_the_fields_that_filled_a_page():
     paging = FieldOffsetPaging(limit=2)
-    request = paging.first(PageRequest({}, {"dateRange": "7days", "fields": ["country", "os", "city"]}))
-    assert request.json == {"dateRange": "7days", "fields": ["country", "os", "city"], "limit": 2, "offset": 0}
+    request = paging.first(
+        PageRequest({}, {"dateRange": "7days", "fields": ["country", "os", "city"]})
+    )
+    assert request.json == {
+        "dateRange": "7days",
+        "fields": ["country", "os", "city"],
+        "limit": 2,
+        "offset": 0,
+    }
     body = {"data": [field_entry("country", ["DE", "US"]), field_entry("os", ["iOS"]),
                      field_entry("city", ["Berlin", "Paris"])]}  # fmt: skip
     items = paging.items(request, body)

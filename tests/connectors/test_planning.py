@@ -56,11 +56,17 @@ def test_requests_of_a_sync_by_group():
 def test_the_plan_gate_probe_adds_one_request():
     base = VemetricShape(days=1, users=0, user_event_pages=0, funnels=0)
     probed = VemetricShape(days=1, users=0, user_event_pages=0, funnels=0, range_probe=True)
-    assert sum(g.count for g in vemetric_requests(probed)) == sum(g.count for g in vemetric_requests(base)) + 1
+    assert (
+        sum(g.count for g in vemetric_requests(probed))
+        == sum(g.count for g in vemetric_requests(base)) + 1
+    )
 
 
 def test_plan_minutes_and_description():
-    groups = (RequestGroup("users", "POST /v1/users", 150, 150), RequestGroup("events", "POST /v1/users/events", 100, 130))
+    groups = (
+        RequestGroup("users", "POST /v1/users", 150, 150),
+        RequestGroup("events", "POST /v1/users/events", 100, 130),
+    )
     plan = SyncPlan(FIRST, LAST, groups, rate_limit=100, assumptions=("nothing odd",))
     assert (plan.requests, plan.most_requests, plan.minutes) == (250, 280, 2.5)
     assert plan.describe() == "\n".join([
@@ -74,7 +80,9 @@ def test_plan_minutes_and_description():
 
 @pytest.fixture
 def vemetric_http():
-    with TestClient(create_app(load_dataset(TINY), rate_limit=250), base_url="http://vemetric.test") as http:
+    with TestClient(
+        create_app(load_dataset(TINY), rate_limit=250), base_url="http://vemetric.test"
+    ) as http:
         yield http
 
 
@@ -91,7 +99,9 @@ def run_listings(vemetric: VemetricConnector) -> dict[str, int]:
         for user in page:
             for _ in vemetric.user_event_pages(user["id"], span):
                 pass
-    return {k: v - before.get(k, 0) for k, v in vemetric.stats.calls.items() if v != before.get(k, 0)}
+    return {
+        k: v - before.get(k, 0) for k, v in vemetric.stats.calls.items() if v != before.get(k, 0)
+    }
 
 
 def test_plan_from_two_cheap_calls_matches_the_listings_made(vemetric_http):
@@ -101,10 +111,15 @@ def test_plan_from_two_cheap_calls_matches_the_listings_made(vemetric_http):
     assert plan.rate_limit == 250  # read from the server's X-RateLimit-Limit
     groups = {g.name: g for g in plan.groups}
     made = run_listings(vemetric)
-    assert made == {"POST /v1/users": groups["users"].count, "POST /v1/users/events": groups["user events"].count}
+    assert made == {
+        "POST /v1/users": groups["users"].count,
+        "POST /v1/users/events": groups["user events"].count,
+    }
     assert groups["user events"].count == groups["user events"].most == 5  # exact: 20 events < 1000
     assert groups["funnel results, per day"].count == 2 * 48
-    assert plan.requests == sum(g.count for g in plan.groups) and plan.minutes == plan.requests / 250
+    assert (
+        plan.requests == sum(g.count for g in plan.groups) and plan.minutes == plan.requests / 250
+    )
 
 
 def test_plan_states_its_bound_when_users_may_need_several_event_pages(vemetric_http):

@@ -53,7 +53,9 @@ class PagingFake:
             return self.page("events", [{"n": n} for n in range(count)], body)
         if request.url.path == "/v1/analytics/query":
             return self.analytics(body)
-        return httpx.Response(404, json={"error": {"code": "NOT_FOUND", "message": "Route not found"}})
+        return httpx.Response(
+            404, json={"error": {"code": "NOT_FOUND", "message": "Route not found"}}
+        )
 
     def page(self, key: str, rows: list, body: dict) -> httpx.Response:
         limit, offset = body.get("limit", 100), body.get("offset", 0)
@@ -66,8 +68,13 @@ class PagingFake:
         if "groupBy" not in body:
             row = {"group": {}, "metrics": {m: 7 for m in metrics}}
             pagination = {"limit": 1, "offset": 0, "returned": 1}
-            return httpx.Response(200, json={"period": PERIOD, "pagination": pagination, "data": [row]})
-        rows = [{"group": {"country": c}, "metrics": {m: 1 for m in metrics}} for c in ("DE", "FR", "US")]
+            return httpx.Response(
+                200, json={"period": PERIOD, "pagination": pagination, "data": [row]}
+            )
+        rows = [
+            {"group": {"country": c}, "metrics": {m: 1 for m in metrics}}
+            for c in ("DE", "FR", "US")
+        ]
         return self.page("data", rows, body)
 
 
@@ -97,7 +104,9 @@ def test_user_events_are_asked_by_id_for_the_whole_range():
     pages = list(fake_connector(fake).user_event_pages("42", RANGE))
     assert [len(page) for page in pages] == [2, 1]
     assert {path for path, _, _ in fake.seen} == {"/v1/users/events"}
-    assert all(params == {"id": "42"} and body["dateRange"] == RANGE for _, params, body in fake.seen)
+    assert all(
+        params == {"id": "42"} and body["dateRange"] == RANGE for _, params, body in fake.seen
+    )
 
 
 def test_aggregate_analytics_is_one_request_and_groupings_are_paged():
@@ -139,7 +148,10 @@ def test_bad_filter_fields_fail_before_any_request(fields, message):
 @pytest.mark.parametrize(
     ("server_message", "hint"),
     [
-        ("Missing API key. Use Authorization: Bearer <key>", "no key was sent; set VEMETRIC_API_KEY"),
+        (
+            "Missing API key. Use Authorization: Bearer <key>",
+            "no key was sent; set VEMETRIC_API_KEY",
+        ),
         ("Malformed Authorization header. Use Bearer <key>", "is not 'Bearer <key>'"),
         ("Invalid API key format", "is not a Vemetric API key (36 characters starting with vem_)"),
         ("Invalid or revoked API key", "is unknown to Vemetric or was revoked"),
@@ -147,7 +159,9 @@ def test_bad_filter_fields_fail_before_any_request(fields, message):
 )
 def test_preflight_names_each_of_the_four_401s(server_message, hint):
     def refuse(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(401, json={"error": {"code": "UNAUTHORIZED", "message": server_message}})
+        return httpx.Response(
+            401, json={"error": {"code": "UNAUTHORIZED", "message": server_message}}
+        )
 
     with pytest.raises(AuthError) as caught:
         fake_connector(refuse).preflight()
@@ -166,7 +180,10 @@ def test_key_comes_from_the_environment_only_when_asked(monkeypatch):
 
 
 def test_date_range_covers_whole_days_up_to_the_next_midnight():
-    assert date_range(date(2026, 1, 31), date(2026, 2, 1)) == ["2026-01-31T00:00:00Z", "2026-02-02T00:00:00Z"]
+    assert date_range(date(2026, 1, 31), date(2026, 2, 1)) == [
+        "2026-01-31T00:00:00Z",
+        "2026-02-02T00:00:00Z",
+    ]
     with pytest.raises(ValueError, match="ends \\(2026-01-01\\) before it starts \\(2026-01-02\\)"):
         date_range(date(2026, 1, 2), date(2026, 1, 1))
 
@@ -229,7 +246,10 @@ def test_preflight_refuses_a_key_of_the_wrong_format(vemetric_http):
 
 def test_preflight_fails_fast_on_the_plan_gate(vemetric_http):
     vemetric = connected(vemetric_http, FREE_KEY)
-    assert vemetric.preflight(date_range(date(2026, 2, 1), date(2026, 2, 17)))["id"] == "9000000000000001"
+    assert (
+        vemetric.preflight(date_range(date(2026, 2, 1), date(2026, 2, 17)))["id"]
+        == "9000000000000001"
+    )
     with pytest.raises(PlanGateError) as caught:
         vemetric.preflight(RANGE)
     assert str(caught.value) == (
@@ -243,7 +263,9 @@ def test_preflight_fails_fast_on_the_plan_gate(vemetric_http):
 def test_every_user_and_event_is_listed_once(vemetric_http):
     vemetric = connected(vemetric_http)
     users = [user["id"] for page in vemetric.user_pages(RANGE) for user in page]
-    events = {uid: sum(len(page) for page in vemetric.user_event_pages(uid, RANGE)) for uid in users}
+    events = {
+        uid: sum(len(page) for page in vemetric.user_event_pages(uid, RANGE)) for uid in users
+    }
     assert sorted(users) == sorted(tiny_events())
     assert events == dict(tiny_events())
     assert vemetric.stats.snapshot()["retries"] == {}

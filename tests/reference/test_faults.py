@@ -26,7 +26,9 @@ def counting_app() -> Starlette:
 
     async def project(request: Request):
         if request.headers.get("authorization") != f"Bearer {KEY}":
-            return JSONResponse({"error": {"code": "UNAUTHORIZED", "message": "no"}}, status_code=401)
+            return JSONResponse(
+                {"error": {"code": "UNAUTHORIZED", "message": "no"}}, status_code=401
+            )
         hits["count"] += 1
         headers = {"X-RateLimit-Limit": "100", "X-RateLimit-Remaining": str(100 - hits["count"]),
                    "X-RateLimit-Reset": "1800000060"}  # fmt: skip
@@ -56,7 +58,10 @@ def test_spec_is_parsed_with_seed_and_hang_time():
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("404=0.1", "unknown fault '404' in '404=0.1'; expected one of 429, 500, timeout, truncate"),
+        (
+            "404=0.1",
+            "unknown fault '404' in '404=0.1'; expected one of 429, 500, timeout, truncate",
+        ),
         ("429", "expected KIND=RATE, got '429'"),
         ("429=often", "rate of '429' is not a number: 'often'"),
         ("500=1.5", "rate of '500' must be between 0 and 1, got 1.5"),
@@ -91,10 +96,16 @@ def test_injected_429_reaches_the_app_and_keeps_its_honest_headers():
         second = http.get("/v1/project", headers=AUTH)
     assert first.status_code == 429
     assert first.json() == {
-        "error": {"code": "RATE_LIMIT_EXCEEDED", "message": "Rate limit exceeded. Try again shortly."}
+        "error": {
+            "code": "RATE_LIMIT_EXCEEDED",
+            "message": "Rate limit exceeded. Try again shortly.",
+        }
     }
     # The rejected requests were counted by the app, as Vemetric counts rejected requests.
-    assert [first.headers["x-ratelimit-remaining"], second.headers["x-ratelimit-remaining"]] == ["99", "98"]
+    assert [first.headers["x-ratelimit-remaining"], second.headers["x-ratelimit-remaining"]] == [
+        "99",
+        "98",
+    ]
     assert first.headers["x-ratelimit-limit"] == "100"
     assert first.headers["x-ratelimit-reset"] == "1800000060"
     assert first.headers["content-type"] == "application/json"
@@ -105,7 +116,9 @@ def test_injected_500_has_the_runtime_error_body():
     with served(Faults.parse("500=1")) as http:
         response = http.get("/v1/project", headers=AUTH)
     assert response.status_code == 500
-    assert response.json() == {"error": {"code": "INTERNAL_ERROR", "message": "An unexpected error occurred"}}
+    assert response.json() == {
+        "error": {"code": "INTERNAL_ERROR", "message": "An unexpected error occurred"}
+    }
 
 
 def test_truncated_body_is_valid_http_but_not_json():
@@ -138,7 +151,10 @@ def test_unauthenticated_and_non_api_requests_are_never_faulted():
     with served(Faults.parse("429=1")) as http:
         unauthenticated = http.get("/v1/project", headers={"Authorization": "Bearer wrong"})
         docs = http.get("/docs")
-    assert unauthenticated.status_code == 401 and unauthenticated.json()["error"]["code"] == "UNAUTHORIZED"
+    assert (
+        unauthenticated.status_code == 401
+        and unauthenticated.json()["error"]["code"] == "UNAUTHORIZED"
+    )
     assert docs.status_code == 200 and docs.text == "docs"
 
 
