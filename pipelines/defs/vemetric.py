@@ -173,7 +173,6 @@ ASSETS = [project, funnels, users_and_events, analytics, funnel_results, filter_
 vemetric_sync = dg.define_asset_job(
     "vemetric_sync",
     selection=dg.AssetSelection.assets(*ASSETS),
-    partitions_def=daily,
     description="Sync Vemetric into raw_vemetric for a day or a range, then publish a snapshot.",
 )
 

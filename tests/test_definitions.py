@@ -1,0 +1,87 @@
+"""The Dagster code location loads, and says what the design promises: pool, partitions,
+single-run backfills, blocking checks, a daily schedule, resources from the environment."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from pipelines.defs import vemetric as defs_vemetric
+from pipelines.defs.resources import POOL, VemetricApi, Warehouse
+from pipelines.definitions import defs
+
+ROOT = Path(__file__).parents[1]
+RAW = ["project", "funnels", "users", "user_events", "analytics", "funnel_results", "filter_values"]
+
+
+@pytest.fixture(scope="module")
+def definitions() -> dg.Definitions:
+    return defs()
+
+
+def test_every_raw_table_and_the_snapshot_are_assets(definitions):
+    keys = {k.to_user_string() for k in definitions.resolve_all_asset_keys()}
+    assert keys == {f"raw_vemetric/{t}" for t in RAW} | {"warehouse_snapshot"}
+
+
+def test_every_writer_shares_the_pool_and_single_run_backfills(definitions):
+    graph = definitions.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.pools == {POOL}, key
+        assert node.backfill_policy == dg.BackfillPolicy.single_run(), key
+        assert isinstance(node.partitions_def, dg.DailyPartitionsDefinition), key
+
+
+def test_each_raw_table_has_a_blocking_quarantine_check(definitions):
+    checks = definitions.resolve_asset_graph().asset_check_keys
+    assert {(c.asset_key.to_user_string(), c.name) for c in checks} == {
+        (f"raw_vemetric/{t}", "no_quarantined_rows") for t in RAW}
+    blocking = {s.blocking for a in defs_vemetric.ASSETS for s in a.check_specs}
+    assert blocking == {True}
+
+
+def test_the_job_and_its_daily_schedule(definitions):
+    job = definitions.resolve_job_def("vemetric_sync")
+    assert job.partitions_def == defs_vemetric.daily
+    schedule = definitions.resolve_schedule_def("vemetric_sync_schedule")
+    assert schedule.cron_schedule == "15 2 * * *"
+    assert schedule.job_name == "vemetric_sync"
+
+
+def test_resources_come_from_the_environment(definitions, monkeypatch):
+    monkeypatch.setenv("VEMETRIC_API_KEY", "vem_fromtheenvironment0000000000000")
+    monkeypatch.setenv("VEMETRIC_BASE_URL", "http://127.0.0.1:9")
+    api = definitions.resources["vemetric"]
+    assert isinstance(api, VemetricApi)
+    with api.process_config_and_initialize_cm() as resolved:
+        assert resolved.api_key == "vem_fromtheenvironment0000000000000"
+        assert resolved.base_url == "http://127.0.0.1:9"
+    monkeypatch.setenv("FUNNELHOUSE_WAREHOUSE", "/srv/wh.duckdb")
+    assert Warehouse().resolved() == Path("/srv/wh.duckdb")
+
+
+def test_instance_settings_limit_the_pool_to_one():
+    settings = yaml.safe_load((ROOT / "dagster.yaml").read_text())
+    assert settings["concurrency"]["pools"]["default_limit"] == 1
+    assert settings["concurrency"]["runs"]["max_concurrent_runs"] == 1
+
+
+def test_env_example_lists_every_variable():
+    text = (ROOT / ".env.example").read_text()
+    for name in ("VEMETRIC_API_KEY", "VEMETRIC_BASE_URL", "FUNNELHOUSE_WAREHOUSE"):
+        assert f"{name}=" in text
+
+
+@pytest.mark.slow
+def test_dg_check_defs_loads_the_code_location(tmp_path):
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "VIRTUAL_ENV": str(ROOT / ".venv")}
+    dg_cli = Path(sys.executable).with_name("dg")
+    done = subprocess.run([str(dg_cli), "check", "defs"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "All definitions loaded successfully." in done.stdout + done.stderr
