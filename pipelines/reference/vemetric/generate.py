@@ -533,7 +533,6 @@ class Visitors:
 @dataclass
 class Sessions:
     visitor: np.ndarray
-    ordinal: np.ndarray  # 0 for a visitor's first session
     channel: np.ndarray  # index into CHANNELS
     proposed_start_ms: np.ndarray  # from the window start, before spacing
     signup_here: np.ndarray  # bool: this session ends with the signup
@@ -608,7 +607,7 @@ def _sessions(rng: np.random.Generator, visitors: Visitors, window: Window) -> S
     visitor = visitor[order]
     ordinal = np.arange(len(visitor)) - _segment_starts(visitor)
     return Sessions(
-        visitor=visitor, ordinal=ordinal, channel=_channels(rng, ordinal),
+        visitor=visitor, channel=_channels(rng, ordinal),
         proposed_start_ms=start[order], signup_here=signup_here[order],
         purchase_here=purchase_here[order],
     )
@@ -688,7 +687,8 @@ def _session_items(rng: np.random.Generator, sessions: Sessions, visitors: Visit
     parts = [(pv_session, 4 * position, np.full(len(state), PAGEVIEW), path, url_hash)]
     parts += _followers(rng, pv_session, position, state, path, url_hash)
     parts += _tails(sessions, visitors, 4 * pageviews)
-    session, slot, event_type, path, url_hash = (np.concatenate(cols) for cols in zip(*parts))
+    columns = (np.concatenate(column) for column in zip(*parts, strict=True))
+    session, slot, event_type, path, url_hash = columns
     order = np.argsort(session * 1024 + slot, kind="stable")
     return Items(session[order], event_type[order], path[order], url_hash[order])
 
@@ -761,15 +761,18 @@ def _gaps_ms(rng: np.random.Generator, items: Items) -> np.ndarray:
     return gaps
 
 
+def _offsets(rng: np.random.Generator, items: Items) -> tuple[np.ndarray, np.ndarray]:
+    """Each event's time from its session's start, and each session's duration, in ms."""
+    elapsed = np.cumsum(_gaps_ms(rng, items))
+    offset = elapsed - elapsed[_segment_starts(items.session)]
+    last = np.r_[np.flatnonzero(np.diff(items.session)), len(items.session) - 1]
+    return offset, offset[last]
+
+
 def _place(rng: np.random.Generator, window: Window, visitors: Visitors, sessions: Sessions,
            items: Items) -> Traffic:
     """Give every event a time, keeping a visitor's sessions apart and inside the window."""
-    elapsed = np.cumsum(_gaps_ms(rng, items))
-    first = _segment_starts(items.session)
-    offset = elapsed - elapsed[first]
-    session_first = np.flatnonzero(np.r_[True, items.session[1:] != items.session[:-1]])
-    last = np.r_[session_first[1:], len(items.session)] - 1
-    duration = offset[last]
+    offset, duration = _offsets(rng, items)
     last_ms = window.days * DAY_MS - 1001  # strictly before fixture.json's "now"
     start = _spaced_starts(sessions.visitor, np.minimum(sessions.proposed_start_ms,
                                                         last_ms - duration), duration)
