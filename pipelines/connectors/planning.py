@@ -54,7 +54,7 @@ class VemetricShape:
     breakdown_rows: Mapping[str, int] = field(default_factory=dict)  # by grouping token
     filter_values: Mapping[str, int] = field(default_factory=dict)  # by field token
     page_size: int = 1000
-    range_probe: bool = False  # preflight(date_range) also probes the plan gate: +1 request
+    range_probe: bool = True  # the sync calls preflight(date_range): +1 plan-gate probe
 
     def breakdown_tokens(self) -> list[str]:
         """Every grouping the sync breaks the range down by (not ``interval:auto``)."""

@@ -39,6 +39,7 @@ def test_requests_of_a_sync_by_group():
     counts = {g.name: g.count for g in vemetric_requests(shape)}
     assert counts == {
         "preflight": 1,
+        "plan-gate probe": 1,
         "project": 1,
         "funnels": 1,
         "funnel results, range": 3,
@@ -54,8 +55,8 @@ def test_requests_of_a_sync_by_group():
 
 
 def test_the_plan_gate_probe_adds_one_request():
-    base = VemetricShape(days=1, users=0, user_event_pages=0, funnels=0)
-    probed = VemetricShape(days=1, users=0, user_event_pages=0, funnels=0, range_probe=True)
+    base = VemetricShape(days=1, users=0, user_event_pages=0, funnels=0, range_probe=False)
+    probed = VemetricShape(days=1, users=0, user_event_pages=0, funnels=0)
     assert (
         sum(g.count for g in vemetric_requests(probed))
         == sum(g.count for g in vemetric_requests(base)) + 1
@@ -134,3 +135,18 @@ def test_plan_states_its_bound_when_users_may_need_several_event_pages(vemetric_
         "no user has 2 or more events in the range (20 events in all; each such user adds pages)"
     )
     assert next(g for g in plan.groups if g.name == "analytics, breakdowns").count == 16
+
+
+def test_preflight_of_the_range_makes_the_calls_the_plan_lists(vemetric_http):
+    vemetric = connected(vemetric_http, page_size=1000)
+    vemetric.preflight(date_range(FIRST, LAST))
+    groups = vemetric_requests(VemetricShape(days=1, users=0, user_event_pages=0, funnels=0))
+    planned = {g.endpoint: g.count for g in groups if g.name in ("preflight", "plan-gate probe")}
+    assert (
+        dict(vemetric.stats.calls)
+        == planned
+        == {
+            "GET /v1/project": 1,
+            "POST /v1/analytics/query": 1,
+        }
+    )
