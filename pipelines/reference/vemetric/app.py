@@ -156,7 +156,14 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 def _json_response(body: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+    return Response(_encode_json(body), status_code=status, media_type="application/json")
+
+
+def _encode_json(body: Any) -> bytes:
+    try:
+        return orjson.dumps(body)
+    except TypeError:  # an integer past 64 bits, echoed from the request
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
 async def _api_error_response(request: Request, exc: Exception) -> Response:

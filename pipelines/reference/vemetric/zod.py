@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 VALID, DIRTY, ABORTED = 0, 1, 2
-MAX_SAFE_INTEGER = 2**53
 
 
 class _Missing:
@@ -140,8 +139,6 @@ class Num(Schema):
     def parse(self, value: Any, path: Path, issues: list[Issue]) -> tuple[int, Any]:
         if type_name(value) != "number":
             return _invalid_type(value, "number", path, issues)
-        if isinstance(value, int) and abs(value) > MAX_SAFE_INTEGER:
-            value = float(value)  # a JavaScript number is a double: 10**23 arrives as 1e23
         status = VALID
         if self.integer and not (isinstance(value, int) or value.is_integer()):
             issues.append(Issue(path, "Expected integer, received float"))
@@ -152,8 +149,10 @@ class Num(Schema):
         if self.maximum is not None and value > self.maximum:
             issues.append(Issue(path, f"Number must be less than or equal to {self.maximum}"))
             status = DIRTY
-        if status == VALID and self.integer and abs(value) <= MAX_SAFE_INTEGER:
-            value = int(value)  # JSON 10.0 is the JavaScript integer 10
+        if status == VALID and self.integer:
+            # JSON 10.0 is the integer 10; integers stay exact however large, so an echo
+            # of 1e23 is the integer the schema documents (JavaScript would print 1e+23).
+            value = int(value)
         return status, value
 
 

@@ -62,12 +62,17 @@ def test_unknown_body_keys_are_dropped(http):
     assert "projectId" not in response.json()["query"]
 
 
-def test_numbers_beyond_javascript_precision_are_doubles(http):
-    body = b'{"dateRange": "30days", "groupBy": ["country"], "offset": 100000000000000000000000}'
+@pytest.mark.parametrize("offset", [b"100000000000000000000000", b"1e23", b"1.0e23"])
+def test_huge_offsets_are_integers_and_pages_past_the_end(http, offset):
+    body = b'{"dateRange": "30days", "groupBy": ["country"], "offset": ' + offset + b"}"
     response = post_raw(http, "/v1/analytics/query", body)
     assert response.status_code == 200
-    assert response.json()["query"]["offset"] == 1e23
-    assert response.json()["data"] == []
+    # Parsed as a JavaScript double (as JSON.parse does), then echoed as that integer.
+    assert response.json()["query"]["offset"] == int(1e23) == 99999999999999991611392
+    assert response.json()["pagination"]["returned"] == 0 and response.json()["data"] == []
+
+
+def test_out_of_range_numbers_are_validation_errors(http):
     assert details(post_raw(http, "/v1/analytics/query", b'{"dateRange": "30days", "limit": 1e400}')) == [
         ("limit", "Expected integer, received float"),
         ("limit", "Number must be less than or equal to 1000"),
