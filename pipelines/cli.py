@@ -169,7 +169,8 @@ def print_sync_summary(result) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"raw_vemetric, {result.first} .. {result.last}")
+    typer.echo(f"Synced vemetric {result.first} .. {result.last} into raw_vemetric:")
+    table = Table()
     table.add_column("table")
     table.add_column("rows", justify="right")
     for name, rows in result.rows.items():

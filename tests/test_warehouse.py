@@ -13,7 +13,7 @@ import pytest
 from pipelines import raw_vemetric as raw
 from pipelines import warehouse
 from pipelines.landing import MalformedAnswer
-from tests.vemetric_pages import FakeConnector, event, user
+from tests.vemetric_pages import FakeConnector, event, raw_tables, user
 
 AT = datetime(2026, 11, 1, tzinfo=UTC)
 WINDOW = raw.Window(date(2026, 1, 1), date(2026, 1, 2))
@@ -42,14 +42,7 @@ def land_all(fake: FakeConnector, path: Path, window: raw.Window = WINDOW) -> No
     raw.land_filter_values(fake, path, window, AT)
 
 
-def tables(path: Path) -> dict[str, list[tuple]]:
-    """Every raw table's rows in a stable order, without synced_at/quarantined_at."""
-    with warehouse.writer(path) as conn:
-        return {
-            t: sorted(conn.execute(f"select * exclude ({'quarantined_at' if t == '_quarantine' else 'synced_at'}) "
-                                   f"from raw_vemetric.{t}").fetchall(), key=repr)
-            for t in raw.TABLES
-        }
+tables = raw_tables
 
 
 def query(path: Path, sql: str) -> list[tuple]:

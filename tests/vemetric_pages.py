@@ -111,3 +111,16 @@ class FakeConnector:
         self.calls.append(("filter_values", tuple(date_range)))
         yield {f: ["a", "b"] for f in fields}
         yield {f: ["c"] for f in fields}
+
+
+def raw_tables(path) -> dict[str, list[tuple]]:
+    """Every raw_vemetric table's rows in a stable order, without the run's own timestamps."""
+    from pipelines import raw_vemetric, warehouse
+
+    with warehouse.writer(path) as conn:
+        return {
+            table: sorted(conn.execute(
+                f"select * exclude ({'quarantined_at' if table == '_quarantine' else 'synced_at'}) "
+                f"from raw_vemetric.{table}").fetchall(), key=repr)
+            for table in raw_vemetric.TABLES
+        }
