@@ -1,0 +1,398 @@
+"""The SQL runner: discovers the models in ``sql/``, orders them by what they read, rebuilds them.
+
+A model is one file holding one plain ``select`` (a notebook can run it as it is); the runner
+adds ``create or replace``. Where it lands follows from where it lives::
+
+    sql/staging/<source>/<name>.sql  ->  view  stg_<source>.<name>
+    sql/marts/<name>.sql             ->  table marts.<name>
+
+A model's dependencies are the tables it reads (``raw_vemetric.x``, ``stg_vemetric.x``,
+``marts.x`` named in its SQL, comments aside). Header comments say how a table is rebuilt::
+
+    -- partition: day        rows belong to the UTC day in column ``day``
+    -- partition: range      rows belong to ``date_from``..``date_to`` (inclusive days)
+    -- lookback: 1           a change on day d also changes this model's rows of day d-1
+    -- param: window_seconds = 604800
+
+A partitioned model reads ``$first`` and ``$last`` (inclusive days) and selects exactly the
+rows of those partitions; the runner deletes them (``day between``, or ranges overlapping)
+and inserts the select, all models in one transaction. ``build()`` rebuilds only the days
+whose raw rows were synced since each model was last built; ``build(full=True)`` rebuilds
+everything, as does a changed SQL file.
+
+    report = build()            # after a sync: the changed days only
+    report = build(full=True)   # funnelhouse build --full
+"""
+
+from __future__ import annotations
+
+import graphlib
+import hashlib
+import os
+import re
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+
+from pipelines import warehouse
+
+__all__ = [
+    "ALL_DAYS",
+    "BuildReport",
+    "DayRange",
+    "Model",
+    "ModelBuild",
+    "ModelError",
+    "SQL_DIR",
+    "build",
+    "build_models",
+    "changed_days",
+    "discover",
+    "install_macros",
+]
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+RAW_SCHEMAS = ("raw_vemetric",)
+STATE = "_models.state"
+# Raw tables whose synced_at tells which days changed, and the column(s) naming those days.
+RAW_DAYS = {
+    "raw_vemetric.user_events": "partition_date",
+    "raw_vemetric.users": "partition_date",
+    "raw_vemetric.analytics": None,        # ranges: date_from..date_to
+    "raw_vemetric.funnel_results": None,
+}
+_TABLE_REF = re.compile(r"\b((?:raw|stg)_[a-z0-9_]+|marts)\.([a-z_][a-z0-9_]*)\b")
+_HEADER = re.compile(r"^--\s*(partition|lookback|param|materialized):\s*(.+?)\s*$", re.M)
+
+
+class ModelError(RuntimeError):
+    """A model file is malformed, the models form a cycle, or a model failed to build."""
+
+
+@dataclass(frozen=True)
+class DayRange:
+    """Inclusive UTC days ``first``..``last``."""
+
+    first: date
+    last: date
+
+    def widened(self, days_before: int) -> DayRange:
+        return DayRange(self.first - timedelta(days=days_before), self.last)
+
+    def union(self, other: DayRange | None) -> DayRange:
+        if other is None:
+            return self
+        return DayRange(min(self.first, other.first), max(self.last, other.last))
+
+
+# What a full rebuild passes as $first/$last: every day any source can hold.
+ALL_DAYS = DayRange(date(1970, 1, 1), date(2999, 12, 31))
+
+
+@dataclass(frozen=True)
+class Model:
+    """One SQL file: its table, how it is materialised and partitioned, and what it reads."""
+
+    name: str                    # "marts.sessions"
+    path: Path
+    sql: str
+    materialized: str            # "view" | "table"
+    partition: str | None        # None | "day" | "range"
+    lookback: int
+    params: dict[str, int]
+    reads: frozenset[str]        # tables read: other models and raw tables
+
+    @property
+    def schema(self) -> str:
+        return self.name.split(".")[0]
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()[:16]
+
+    def statements(self, days: DayRange | None) -> list[tuple[str, dict]]:
+        """The SQL that rebuilds the model: all of it (``days`` None) or those days."""
+        if self.materialized == "view":
+            return [(f"create or replace view {self.name} as\n{self.sql}", {})]
+        if self.partition is None:
+            return [(f"create or replace table {self.name} as\n{self.sql}", {})]
+        params = self._params(days or ALL_DAYS)
+        if days is None:
+            return [(f"create or replace table {self.name} as\n{self.sql}", params)]
+        where = ("day between $first and $last" if self.partition == "day"
+                 else "date_to >= $first and date_from <= $last")
+        bounds = {"first": days.first, "last": days.last}
+        return [(f"delete from {self.name} where {where}", bounds),
+                (f"insert into {self.name} by name\n{self.sql}", params)]
+
+    def _params(self, days: DayRange) -> dict:
+        values = {"first": days.first, "last": days.last, **self.params}
+        return {k: v for k, v in values.items() if re.search(rf"\${k}\b", self.sql)}
+
+
+@dataclass
+class ModelBuild:
+    """How one model was built: ``full``, ``days``, ``view`` or ``unchanged``."""
+
+    name: str
+    mode: str
+    days: DayRange | None
+    rows: int | None
+    seconds: float
+
+
+@dataclass
+class BuildReport:
+    models: list[ModelBuild] = field(default_factory=list)
+
+    def describe(self) -> str:
+        lines = []
+        for m in self.models:
+            what = {"full": "full rebuild", "view": "view", "unchanged": "unchanged"}.get(
+                m.mode, f"days {m.days.first}..{m.days.last}" if m.days else m.mode)
+            rows = "" if m.rows is None else f", {m.rows:,} rows"
+            lines.append(f"{m.name:<28} {what}{rows} ({m.seconds:.2f} s)")
+        return "\n".join(lines)
+
+
+# --- discovery -----------------------------------------------------------------------------
+
+def discover(sql_dir: Path = SQL_DIR) -> list[Model]:
+    """Every model under ``sql_dir``, dependencies first."""
+    models = {m.name: m for m in _load_all(sql_dir)}
+    graph = {name: {r for r in m.reads if r in models} for name, m in models.items()}
+    try:
+        order = list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as exc:
+        raise ModelError(f"models read each other in a cycle: {' -> '.join(exc.args[1])}") from exc
+    return [models[name] for name in order]
+
+
+def _load_all(sql_dir: Path) -> Iterator[Model]:
+    for path in sorted((sql_dir / "staging").glob("*/*.sql")):
+        yield _load(path, f"stg_{path.parent.name}.{path.stem}", "view")
+    for path in sorted((sql_dir / "marts").glob("*.sql")):
+        yield _load(path, f"marts.{path.stem}", "table")
+
+
+def _load(path: Path, name: str, materialized: str) -> Model:
+    text = path.read_text()
+    headers: dict[str, list[str]] = {}
+    for key, value in _HEADER.findall(text):
+        headers.setdefault(key, []).append(value)
+    partition = headers.get("partition", [None])[0]
+    if partition not in (None, "day", "range"):
+        raise ModelError(f"{path}: partition must be 'day' or 'range', got {partition!r}")
+    materialized = headers.get("materialized", [materialized])[0]
+    if partition and materialized != "table":
+        raise ModelError(f"{path}: only tables can be partitioned")
+    code = _without_comments(text)
+    if not code.strip():
+        raise ModelError(f"{path}: no select in the file")
+    reads = {f"{s}.{t}" for s, t in _TABLE_REF.findall(code)} - {name}
+    return Model(name=name, path=path, sql=text.rstrip().rstrip(";"), materialized=materialized,
+                 partition=partition, lookback=int(headers.get("lookback", ["0"])[0]),
+                 params=dict(_param(path, p) for p in headers.get("param", [])),
+                 reads=frozenset(reads))
+
+
+def _param(path: Path, text: str) -> tuple[str, int]:
+    name, _, value = text.partition("=")
+    try:
+        return name.strip(), int(value.strip())
+    except ValueError as exc:
+        raise ModelError(f"{path}: param must read 'name = integer', got {text!r}") from exc
+
+
+def _without_comments(text: str) -> str:
+    return re.sub(r"--[^\n]*", "", text)
+
+
+# --- macros and state ----------------------------------------------------------------------
+
+def install_macros(conn: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> None:
+    """Create the helper macros of ``sql/macros.sql`` (temporary: read-only connections too)."""
+    conn.execute("set TimeZone = 'UTC'")
+    for statement in _statements(_without_comments((sql_dir / "macros.sql").read_text())):
+        conn.execute(statement)
+
+
+def _statements(text: str) -> list[str]:
+    return [s.strip() for s in text.split(";") if s.strip()]
+
+
+def _ensure_state(conn: duckdb.DuckDBPyConnection) -> None:
+    from pipelines import raw_vemetric
+
+    raw_vemetric.ensure_schema(conn)  # views over raw tables compile on an empty warehouse
+    conn.execute("create schema if not exists _models")
+    conn.execute(f"""create table if not exists {STATE} (
+        model varchar primary key, digest varchar, watermark timestamptz, built_at timestamptz)""")
+    for schema in ("stg_vemetric", "marts"):
+        conn.execute(f"create schema if not exists {schema}")
+
+
+def _state(conn: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, datetime | None]]:
+    rows = conn.execute(f"select model, digest, watermark from {STATE}").fetchall()
+    return {model: (digest, watermark) for model, digest, watermark in rows}
+
+
+def _raw_watermark(conn: duckdb.DuckDBPyConnection) -> datetime | None:
+    parts = " union all ".join(f"select max(synced_at) as stamp from {t}" for t in RAW_DAYS)
+    return conn.execute(f"select max(stamp) from ({parts})").fetchone()[0]
+
+
+def changed_days(conn: duckdb.DuckDBPyConnection, since: datetime | None) -> DayRange | None:
+    """The days whose raw rows were synced after ``since`` (all synced days when None)."""
+    parts = []
+    for table, column in RAW_DAYS.items():
+        day = (column if column else
+               "cast(unnest(generate_series(date_from, date_to, interval 1 day)) as date)")
+        parts.append(f"select {day} as day from {table} where $since is null or synced_at > $since")
+    first, last = conn.execute(
+        f"select min(day), max(day) from ({' union all '.join(parts)})", {"since": since}
+    ).fetchone()
+    return None if first is None else DayRange(first, last)
+
+
+# --- building ------------------------------------------------------------------------------
+
+def build(path: str | os.PathLike | None = None, *, full: bool = False,
+          only: Iterable[str] | None = None, days: DayRange | None = None,
+          sql_dir: Path = SQL_DIR) -> BuildReport:
+    """Rebuild the models of the warehouse at ``path`` in one transaction.
+
+    By default each model rebuilds the days synced since it was last built (nothing when no
+    sync happened); ``full`` rebuilds every model whole; ``days`` rebuilds exactly those days
+    (a Dagster partition range); ``only`` limits the build to some models (by name).
+    """
+    with warehouse.writer(path) as conn:
+        return build_models(conn, full=full, only=only, days=days, sql_dir=sql_dir)
+
+
+def build_models(conn: duckdb.DuckDBPyConnection, *, full: bool = False,
+                 only: Iterable[str] | None = None, days: DayRange | None = None,
+                 sql_dir: Path = SQL_DIR) -> BuildReport:
+    """:func:`build` on an open writer connection."""
+    models = discover(sql_dir)
+    wanted = _selected(models, only)
+    _ensure_state(conn)
+    install_macros(conn, sql_dir)
+    report = BuildReport()
+    with _transaction(conn):
+        state = _state(conn)
+        watermark = _raw_watermark(conn)
+        ranges: dict[str, DayRange | None] = {}
+        rebuilt_whole: set[str] = set()
+        for model in models:
+            plan = _plan(conn, model, state, days, full, ranges, rebuilt_whole)
+            if model.name not in wanted:
+                continue
+            report.models.append(_run(conn, model, plan))
+            _record(conn, model, watermark)
+    return report
+
+
+def _selected(models: Sequence[Model], only: Iterable[str] | None) -> set[str]:
+    names = {m.name for m in models}
+    if only is None:
+        return names
+    chosen = set(only)
+    unknown = chosen - names
+    if unknown:
+        raise ModelError(f"unknown model(s) {', '.join(sorted(unknown))}; "
+                         f"models are {', '.join(sorted(names))}")
+    return chosen
+
+
+@dataclass(frozen=True)
+class _Plan:
+    mode: str                      # "full" | "days" | "view" | "unchanged"
+    days: DayRange | None = None
+
+
+def _plan(conn, model: Model, state, days: DayRange | None, full: bool,
+          ranges: dict[str, DayRange | None], rebuilt_whole: set[str]) -> _Plan:
+    """Decide how ``model`` is rebuilt, and record the days it changes for its dependants."""
+    digest, since = state.get(model.name, (None, None))
+    upstream_whole = any(r in rebuilt_whole for r in model.reads)
+    if model.materialized == "view":
+        ranges[model.name] = _reads_range(conn, model, days, since, ranges)
+        if digest != model.digest or upstream_whole:
+            rebuilt_whole.add(model.name)
+        return _Plan("view")
+    whole = (full or digest != model.digest or upstream_whole
+             or not _exists(conn, model.name))
+    if whole:
+        rebuilt_whole.add(model.name)
+        ranges[model.name] = ALL_DAYS
+        return _Plan("full")
+    changed = _reads_range(conn, model, days, since, ranges)
+    if changed is None:
+        ranges[model.name] = None
+        return _Plan("unchanged")
+    if model.partition is None:
+        rebuilt_whole.add(model.name)
+        ranges[model.name] = changed
+        return _Plan("full")
+    widened = changed.widened(model.lookback)
+    ranges[model.name] = widened
+    return _Plan("days", widened)
+
+
+def _reads_range(conn, model: Model, days: DayRange | None, since: datetime | None,
+                 ranges: dict[str, DayRange | None]) -> DayRange | None:
+    """The days changed in what the model reads: given ``days``, raw rows synced since the
+    model's last build, and the days its upstream models changed in this build."""
+    result: DayRange | None = None
+    if any(r.split(".")[0] in RAW_SCHEMAS for r in model.reads):
+        result = days if days is not None else changed_days(conn, since)
+    for read in model.reads:
+        upstream = ranges.get(read)
+        if upstream is not None:
+            result = upstream.union(result)
+    return result
+
+
+def _exists(conn, name: str) -> bool:
+    schema, table = name.split(".")
+    return conn.execute(
+        "select count(*) from information_schema.tables where table_schema = $s and "
+        "table_name = $t", {"s": schema, "t": table}).fetchone()[0] > 0
+
+
+def _run(conn, model: Model, plan: _Plan) -> ModelBuild:
+    began = time.perf_counter()
+    if plan.mode == "unchanged":
+        return ModelBuild(model.name, "unchanged", None, None, 0.0)
+    statements = model.statements(plan.days if plan.mode == "days" else None)
+    for sql, params in statements:
+        try:
+            conn.execute(sql, params or None)
+        except duckdb.Error as exc:
+            raise ModelError(f"{model.name} ({model.path.name}): {exc}") from exc
+    rows = None
+    if model.materialized == "table":
+        rows = conn.execute(f"select count(*) from {model.name}").fetchone()[0]
+    return ModelBuild(model.name, plan.mode, plan.days, rows, time.perf_counter() - began)
+
+
+def _record(conn, model: Model, watermark: datetime | None) -> None:
+    conn.execute(f"""insert or replace into {STATE} values ($m, $d, $w, now())""",
+                 {"m": model.name, "d": model.digest, "w": watermark})
+
+
+@contextmanager
+def _transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    conn.execute("begin transaction")
+    try:
+        yield
+    except BaseException:
+        conn.execute("rollback")
+        raise
+    conn.execute("commit")

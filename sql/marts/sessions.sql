@@ -1,0 +1,79 @@
+-- partition: day
+-- lookback: 1
+-- One row per session: a user's events under one source session id, split wherever 30
+-- minutes pass without an event (Vemetric's rule, specs/vemetric-api.md §9; its own session
+-- ids already obey it, so for Vemetric a split never happens). `day` is the UTC day the session
+-- started. A session that starts before midnight and ends after it needs the next day's
+-- events, and whether it started earlier needs the previous day's: hence the lookback.
+-- referrer and UTM columns are part of the conformed shape; Vemetric's API does not expose
+-- them per event, so they are null for it.
+with events as (
+    select *
+    from marts.events
+    where day between $first - 1 and $last + 1
+),
+
+gaps as (
+    select
+        *,
+        coalesce(
+            occurred_at - lag(occurred_at) over (partition by user_id, session_id order by occurred_at)
+                > interval 30 minutes,
+            false) as starts_new
+    from events
+),
+
+numbered as (
+    select
+        *,
+        sum(starts_new::integer) over (
+            partition by user_id, session_id order by occurred_at
+            rows between unbounded preceding and current row) as part
+    from gaps
+),
+
+sessions as (
+    select
+        any_value(source)                                                as source,
+        case when part = 0 then session_id else session_id || '~' || part end as session_id,
+        user_id,
+        min(occurred_at)                                                 as started_at,
+        max(occurred_at)                                                 as ended_at,
+        cast(sum(occurrences) filter (where is_pageview) as bigint)  as pageviews,
+        cast(sum(occurrences) filter (where not is_pageview) as bigint) as events,
+        arg_min(origin, occurred_at) filter (where is_pageview)          as landing_origin,
+        arg_min(path, occurred_at) filter (where is_pageview)            as landing_path,
+        arg_min(hash, occurred_at) filter (where is_pageview)            as landing_hash,
+        arg_max(path, occurred_at) filter (where is_pageview)            as exit_path
+    from numbered
+    group by all
+)
+
+select
+    s.source,
+    s.session_id,
+    s.user_id,
+    s.started_at,
+    s.ended_at,
+    cast(timezone('UTC', s.started_at) as date)                           as day,
+    -- seconds between the first and the last event (0 for a single event), as Vemetric
+    cast(epoch(s.ended_at) - epoch(s.started_at) as bigint)               as duration_seconds,
+    coalesce(s.pageviews, 0)                                              as pageviews,
+    coalesce(s.events, 0)                                                 as events,
+    coalesce(s.pageviews, 0) = 1                                          as is_bounce,
+    s.landing_origin,
+    s.landing_path,
+    s.landing_hash,
+    s.exit_path,
+    u.country,                 -- the user's, as the source reports it
+    u.city,
+    cast(null as varchar)                                                 as referrer,
+    cast(null as varchar)                                                 as referrer_type,
+    cast(null as varchar)                                                 as utm_source,
+    cast(null as varchar)                                                 as utm_medium,
+    cast(null as varchar)                                                 as utm_campaign,
+    cast(null as varchar)                                                 as utm_content,
+    cast(null as varchar)                                                 as utm_term
+from sessions s
+left join marts.users u using (user_id)
+where cast(timezone('UTC', s.started_at) as date) between $first and $last
