@@ -34,7 +34,9 @@ class _Server(uvicorn.Server):
 
 
 def _config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
-    return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+    return uvicorn.Config(
+        app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+    )
 
 
 class _Stop(Exception):
@@ -68,7 +70,9 @@ class ServerThread:
 
     def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0):
         self._server = _Server(_config(app, host, port), announce=False)
-        self._thread = threading.Thread(target=self._server.run, name="reference-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, name="reference-server", daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -83,7 +87,10 @@ class ServerThread:
         return self
 
     def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)

@@ -42,8 +42,13 @@ def test_serve_prints_one_line_when_listening_and_stops_cleanly(stop):
     try:
         line = process.stdout.readline()
         url = re.fullmatch(r"listening on (http://127\.0\.0\.1:\d+)\n", line).group(1)
-        response = httpx.post(f"{url}/v1/analytics/query", headers=AUTH, json={"dateRange": "7days"})
-        assert response.json()["period"] == {"from": "2026-01-25T00:00:00Z", "to": "2026-01-31T12:00:00Z"}
+        response = httpx.post(
+            f"{url}/v1/analytics/query", headers=AUTH, json={"dateRange": "7days"}
+        )
+        assert response.json()["period"] == {
+            "from": "2026-01-25T00:00:00Z",
+            "to": "2026-01-31T12:00:00Z",
+        }
         assert response.headers["x-ratelimit-limit"] == "100"
     finally:
         process.send_signal(stop)

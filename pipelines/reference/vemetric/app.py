@@ -29,8 +29,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipelines.reference.vemetric import queries
 from pipelines.reference.vemetric.auth import KeyStore
-from pipelines.reference.vemetric.daterange import Resolved, plan_restricted, resolve
 from pipelines.reference.vemetric.dataset import Dataset, Project
+from pipelines.reference.vemetric.daterange import Resolved, plan_restricted, resolve
 from pipelines.reference.vemetric.errors import (
     ApiError,
     funnel_not_found,
@@ -84,10 +84,16 @@ def create_app(
     frozen = now or dataset.now
     data_clock = (lambda: frozen) if frozen is not None else real_clock
     app = FastAPI(
-        title="Vemetric API", docs_url=None, redoc_url=None, openapi_url=None, redirect_slashes=False
+        title="Vemetric API",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        redirect_slashes=False,
     )
     app.add_middleware(
-        Gate, keys=KeyStore(dataset), limiter=FixedWindowLimiter(rate_limit, rate_window, real_clock)
+        Gate,
+        keys=KeyStore(dataset),
+        limiter=FixedWindowLimiter(rate_limit, rate_window, real_clock),
     )
     app.add_exception_handler(ApiError, _api_error_response)
     app.add_exception_handler(StarletteHTTPException, _framework_error_response)
@@ -226,7 +232,9 @@ def _reject_constant(name: str) -> Any:
 
 def _period(data: dict[str, Any], now: datetime) -> tuple[Resolved, queries.Period]:
     resolved = resolve(data["dateRange"], now)
-    return resolved, queries.Period(start=resolved.start, end=resolved.end, interval=resolved.interval)
+    return resolved, queries.Period(
+        start=resolved.start, end=resolved.end, interval=resolved.interval
+    )
 
 
 def _check_plan(project: Project, data: dict[str, Any], resolved: Resolved, now: datetime) -> None:
@@ -299,9 +307,13 @@ def _add_analytics_routes(app: FastAPI, clock: Callable[[], datetime]) -> None:
         }
         # An aggregate is always exactly one row, whatever limit/offset asked for.
         pagination = (
-            _pagination(1, 0, 1) if group_by is None else _pagination(data["limit"], data["offset"], len(rows))
+            _pagination(1, 0, 1)
+            if group_by is None
+            else _pagination(data["limit"], data["offset"], len(rows))
         )
-        return _json_response({"period": resolved.period, "query": query, "pagination": pagination, "data": rows})
+        return _json_response(
+            {"period": resolved.period, "query": query, "pagination": pagination, "data": rows}
+        )
 
     @app.post("/v1/filters/values")
     async def filter_values(request: Request) -> Response:
@@ -344,7 +356,12 @@ def _add_funnel_routes(app: FastAPI, clock: Callable[[], datetime]) -> None:
             filters_operator=data["filtersOperator"],
         )
         query = {"dateRange": data["dateRange"], **_filter_echo(data)}
-        body = {"period": resolved.period, "query": query, "funnel": funnel_json(funnel), "results": results}
+        body = {
+            "period": resolved.period,
+            "query": query,
+            "funnel": funnel_json(funnel),
+            "results": results,
+        }
         return _json_response(body)
 
 
@@ -373,7 +390,9 @@ def _add_user_routes(app: FastAPI, clock: Callable[[], datetime]) -> None:
         project = _project(request)
         lookup = _validated_query(request, USER_LOOKUP)
         user_id = await run_in_threadpool(_resolve_user, project, lookup)
-        return _json_response({"user": await run_in_threadpool(queries.single_user, project, user_id)})
+        return _json_response(
+            {"user": await run_in_threadpool(queries.single_user, project, user_id)}
+        )
 
     @app.post("/v1/users/events")
     async def user_events(request: Request) -> Response:
@@ -394,11 +413,15 @@ def _add_user_routes(app: FastAPI, clock: Callable[[], datetime]) -> None:
             offset=min(data["offset"], MAX_OFFSET),
         )
         pagination = _pagination(data["limit"], data["offset"], len(events))
-        return _json_response({"period": resolved.period, "pagination": pagination, "events": events})
+        return _json_response(
+            {"period": resolved.period, "pagination": pagination, "events": events}
+        )
 
 
 def _resolve_user(project: Project, lookup: dict[str, Any]) -> str:
-    user_id = queries.resolve_user_id(project, id=lookup.get("id"), identifier=lookup.get("identifier"))
+    user_id = queries.resolve_user_id(
+        project, id=lookup.get("id"), identifier=lookup.get("identifier")
+    )
     if user_id is None:
         raise user_not_found()
     return user_id

@@ -233,7 +233,7 @@ def _seconds(value: Any) -> int:
 
 
 def _csv(value: Any) -> list[str]:
-    """``excludedIps``/``excludedCountries``: null, "" or comma-separated, as Vemetric stores them."""
+    """``excludedIps``/``excludedCountries``: null, "" or comma-separated (as Vemetric stores)."""
     text = _string(value)
     return [part.strip() for part in text.split(",") if part.strip()]
 
@@ -263,7 +263,11 @@ SESSION_FIELDS: dict[str, Callable[[Any], Any]] = {
     "startedAt": _timestamp,
     "endedAt": _timestamp,
     "duration": _seconds,
-    **{c: _string for c, t in SESSION_SCHEMA.items() if t == pl.String() and c not in ("id", "userId")},
+    **{
+        c: _string
+        for c, t in SESSION_SCHEMA.items()
+        if t == pl.String() and c not in ("id", "userId")
+    },
     "deleted": _flag_default_false,
 }
 USER_FIELDS: dict[str, Callable[[Any], Any]] = {
@@ -344,7 +348,9 @@ def _project(
     except _Bad as exc:
         raise DatasetError(f"dataset {label}: projects[{index}].id: {exc}") from None
     try:
-        frames = _project_frames(raw, rows[project_id] if rows is not None else None, rows is not None)
+        frames = _project_frames(
+            raw, rows[project_id] if rows is not None else None, rows is not None
+        )
         return _project_record(raw, project_id, frames)
     except _FieldError as exc:
         raise DatasetError(f"dataset {label}: project {project_id}: {exc}") from None
@@ -357,7 +363,9 @@ def _field(raw: dict[str, Any], name: str, convert: Callable[[Any], Any]) -> Any
         raise _FieldError(name, str(exc)) from None
 
 
-def _project_record(raw: dict[str, Any], project_id: str, frames: dict[str, pl.DataFrame]) -> Project:
+def _project_record(
+    raw: dict[str, Any], project_id: str, frames: dict[str, pl.DataFrame]
+) -> Project:
     return Project(
         id=project_id,
         name=_field(raw, "name", _required_string),
@@ -487,7 +495,11 @@ def _project_frames(
         sessions = derive_sessions(events)
     else:
         _check_unique(sessions, "id", "sessions")
-    return {"events": events, "sessions": sessions.sort("startedAt", maintain_order=True), "users": users}
+    return {
+        "events": events,
+        "sessions": sessions.sort("startedAt", maintain_order=True),
+        "users": users,
+    }
 
 
 def _json_rows(
@@ -559,7 +571,11 @@ def _load_directory(path: Path) -> Dataset:
     document = _read_json(fixture, label)
     project_ids = _declared_project_ids(document)
     rows: dict[str, dict[str, pl.DataFrame]] = {pid: {} for pid in project_ids}
-    for name, schema in (("events", EVENT_SCHEMA), ("sessions", SESSION_SCHEMA), ("users", USER_SCHEMA)):
+    for name, schema in (
+        ("events", EVENT_SCHEMA),
+        ("sessions", SESSION_SCHEMA),
+        ("users", USER_SCHEMA),
+    ):
         file = path / f"{name}.parquet"
         if not file.is_file():
             if name == "events":
@@ -583,7 +599,11 @@ _REQUIRED_COLUMNS = {
     "sessions": ("id", "userId", "startedAt", "endedAt"),
     "users": ("id",),
 }
-_ID_COLUMNS = {"events": ("userId", "sessionId", "name"), "sessions": ("id", "userId"), "users": ("id",)}
+_ID_COLUMNS = {
+    "events": ("userId", "sessionId", "name"),
+    "sessions": ("id", "userId"),
+    "users": ("id",),
+}
 _JSON_COLUMNS = ("customData", "data")
 
 
@@ -620,13 +640,13 @@ class _ColumnChecker:
             row = rows.row(0, named=True)
             project = row.get("projectId")
             where = f"project {project}: " if isinstance(project, str) and project else ""
-            raise DatasetError(
-                f"dataset {self.label}: {where}{self.file}[{row['_row']}].{column}: {message(row[column])}"
-            )
+            field = f"{self.file}[{row['_row']}].{column}"
+            raise DatasetError(f"dataset {self.label}: {where}{field}: {message(row[column])}")
 
     def refuse_dtype(self, column: str, expected: str) -> None:
         dtype = self.frame.schema[column]
-        raise DatasetError(f"dataset {self.label}: {self.file}: column {column!r}: expected {expected}, got {dtype}")
+        where = f"dataset {self.label}: {self.file}: column {column!r}"
+        raise DatasetError(f"{where}: expected {expected}, got {dtype}")
 
     def ids(self, column: str) -> None:
         self.strings(column)
@@ -665,14 +685,22 @@ class _ColumnChecker:
     def booleans(self, column: str, required: bool) -> None:
         dtype = self.frame.schema[column]
         if dtype.is_integer():  # ClickHouse-style 0/1
-            self.fail(~pl.col(column).is_in([0, 1]), column, lambda v: f"expected true or false, got {v!r}")
+            self.fail(
+                ~pl.col(column).is_in([0, 1]),
+                column,
+                lambda v: f"expected true or false, got {v!r}",
+            )
             self.frame = self.frame.with_columns(pl.col(column).cast(pl.Boolean))
-        elif isinstance(dtype, pl.Null) or (dtype == pl.String and self.frame[column].null_count() == self.frame.height):
+        elif isinstance(dtype, pl.Null) or (
+            dtype == pl.String and self.frame[column].null_count() == self.frame.height
+        ):
             self.frame = self.frame.with_columns(pl.col(column).cast(pl.Boolean))
         elif dtype != pl.Boolean:
             self.refuse_dtype(column, "booleans")
         if required:
-            self.fail(pl.col(column).is_null(), column, lambda v: "expected true or false, got None")
+            self.fail(
+                pl.col(column).is_null(), column, lambda v: "expected true or false, got None"
+            )
         else:
             self.frame = self.frame.with_columns(pl.col(column).fill_null(False))
 
@@ -680,7 +708,11 @@ class _ColumnChecker:
         dtype = self.frame.schema[column]
         if isinstance(dtype, pl.Datetime):
             expr = pl.col(column)
-            expr = expr.dt.replace_time_zone("UTC") if dtype.time_zone is None else expr.dt.convert_time_zone("UTC")
+            expr = (
+                expr.dt.replace_time_zone("UTC")
+                if dtype.time_zone is None
+                else expr.dt.convert_time_zone("UTC")
+            )
             self.frame = self.frame.with_columns(expr.cast(TIMESTAMP))
         elif dtype == pl.String:
             self.parse_timestamp_strings(column)
@@ -689,7 +721,11 @@ class _ColumnChecker:
         else:
             self.frame = self.frame.with_columns(pl.col(column).cast(TIMESTAMP))
         if required:
-            self.fail(pl.col(column).is_null(), column, lambda v: "expected an ISO-8601 timestamp, got None")
+            self.fail(
+                pl.col(column).is_null(),
+                column,
+                lambda v: "expected an ISO-8601 timestamp, got None",
+            )
 
     def parse_timestamp_strings(self, column: str) -> None:
         parsed: dict[str, datetime | None] = {}
@@ -699,7 +735,11 @@ class _ColumnChecker:
             except ValueError:
                 parsed[text] = None
         bad = [text for text, value in parsed.items() if value is None]
-        self.fail(pl.col(column).is_in(bad), column, lambda v: f"expected an ISO-8601 timestamp, got {_shown(v)}")
+        self.fail(
+            pl.col(column).is_in(bad),
+            column,
+            lambda v: f"expected an ISO-8601 timestamp, got {_shown(v)}",
+        )
         mapping = pl.DataFrame(
             {column: list(parsed), "_parsed": list(parsed.values())},
             schema={column: pl.String, "_parsed": pl.Datetime("us", "UTC")},
@@ -721,7 +761,9 @@ class _ColumnChecker:
                 value = None
             canonical[text] = canonical_json(value) if isinstance(value, dict) else None
         bad = [text for text, value in canonical.items() if value is None]
-        self.fail(pl.col(column).is_in(bad), column, lambda v: f"expected a JSON object, got {_shown(v)}")
+        self.fail(
+            pl.col(column).is_in(bad), column, lambda v: f"expected a JSON object, got {_shown(v)}"
+        )
         self.frame = self.frame.with_columns(
             pl.col(column).replace_strict(canonical, default="{}", return_dtype=pl.String)
         )

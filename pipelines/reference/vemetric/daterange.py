@@ -15,7 +15,9 @@ from pipelines.reference.clock import format_seconds
 
 DATE_ONLY = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
 TIMESTAMP = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z"
-DATE_INPUT_MESSAGE = "UTC date input must be either YYYY-MM-DD or UTC ISO-8601 with second precision"
+DATE_INPUT_MESSAGE = (
+    "UTC date input must be either YYYY-MM-DD or UTC ISO-8601 with second precision"
+)
 
 # (auto interval, how far back from the floored "now") in Vemetric's preset order.
 PRESETS: dict[str, str] = {

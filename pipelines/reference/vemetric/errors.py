@@ -13,7 +13,9 @@ PLAN_MESSAGE = "Upgrade to the Professional plan for longer data retention"
 class ApiError(Exception):
     """An answer other than 200: status, machine code, human message, optional details."""
 
-    def __init__(self, status: int, code: str, message: str, details: list[dict[str, str]] | None = None):
+    def __init__(
+        self, status: int, code: str, message: str, details: list[dict[str, str]] | None = None
+    ):
         super().__init__(message)
         self.status, self.code, self.message, self.details = status, code, message, details
 

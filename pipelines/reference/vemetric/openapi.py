@@ -130,7 +130,9 @@ FUNNEL = obj(
         "id": STRING,
         "name": STRING,
         "icon": NULLABLE_STRING,
-        "steps": array(obj({"id": STRING, "name": STRING, "filter": json_schema(s.FUNNEL_STEP_FILTER)})),
+        "steps": array(
+            obj({"id": STRING, "name": STRING, "filter": json_schema(s.FUNNEL_STEP_FILTER)})
+        ),
         "createdAt": STRING,
         "updatedAt": STRING,
     }
@@ -161,7 +163,10 @@ EVENT = obj(
         "data": ANY_OBJECT,
     }
 )
-FILTERS_ECHO = {"filters": json_schema(Arr(s.FILTER)), "filtersOperator": json_schema(Enum(("and", "or")))}
+FILTERS_ECHO = {
+    "filters": json_schema(Arr(s.FILTER)),
+    "filtersOperator": json_schema(Enum(("and", "or"))),
+}
 DATE_RANGE = json_schema(s.DATE_RANGE)
 
 ANALYTICS_RESPONSE = obj(
@@ -184,7 +189,10 @@ ANALYTICS_RESPONSE = obj(
             obj(
                 {
                     "group": {"type": "object", "additionalProperties": STRING},
-                    "metrics": {"type": "object", "additionalProperties": {"type": "number", "nullable": True}},
+                    "metrics": {
+                        "type": "object",
+                        "additionalProperties": {"type": "number", "nullable": True},
+                    },
                 }
             )
         ),
@@ -202,12 +210,16 @@ FILTER_VALUES_RESPONSE = obj(
 FUNNEL_RESULTS_RESPONSE = obj(
     {
         "period": PERIOD,
-        "query": obj({"dateRange": DATE_RANGE, **FILTERS_ECHO}, optional=("filters", "filtersOperator")),
+        "query": obj(
+            {"dateRange": DATE_RANGE, **FILTERS_ECHO}, optional=("filters", "filtersOperator")
+        ),
         "funnel": FUNNEL,
         "results": obj(
             {
                 "activeUsers": INTEGER,
-                "steps": array(obj({"id": STRING, "name": STRING, "users": INTEGER, "conversionRate": NUMBER})),
+                "steps": array(
+                    obj({"id": STRING, "name": STRING, "users": INTEGER, "conversionRate": NUMBER})
+                ),
                 "conversionRate": NUMBER,
                 "activeUserConversionRate": NUMBER,
             }
@@ -238,12 +250,15 @@ COMMON_ERRORS = {
 }
 PLAN_ERROR = {
     "403": response(
-        "Requested date range is not allowed for the current plan", error_schema("PLAN_LIMIT_EXCEEDED")
+        "Requested date range is not allowed for the current plan",
+        error_schema("PLAN_LIMIT_EXCEEDED"),
     )
 }
 
 
-def operation(summary: str, ok: dict[str, Any], *, body: Schema | None = None, **extra: Any) -> dict[str, Any]:
+def operation(
+    summary: str, ok: dict[str, Any], *, body: Schema | None = None, **extra: Any
+) -> dict[str, Any]:
     errors = extra.pop("errors", {})
     op: dict[str, Any] = {
         "summary": summary,
@@ -257,7 +272,12 @@ def operation(summary: str, ok: dict[str, Any], *, body: Schema | None = None, *
 
 
 USER_QUERY_PARAMETERS = [
-    {"name": "id", "in": "query", "required": False, "schema": json_schema(s.USER_LOOKUP.inner.shape["id"])},
+    {
+        "name": "id",
+        "in": "query",
+        "required": False,
+        "schema": json_schema(s.USER_LOOKUP.inner.shape["id"]),
+    },
     {
         "name": "identifier",
         "in": "query",
@@ -275,11 +295,16 @@ def openapi_document() -> dict[str, Any]:
     paths = {
         "/v1/project": {"get": operation("Get project", obj({"project": _PROJECT}))},
         "/v1/analytics/query": {
-            "post": operation("Query analytics", ANALYTICS_RESPONSE, body=s.ANALYTICS_QUERY, errors=PLAN_ERROR)
+            "post": operation(
+                "Query analytics", ANALYTICS_RESPONSE, body=s.ANALYTICS_QUERY, errors=PLAN_ERROR
+            )
         },
         "/v1/filters/values": {
             "post": operation(
-                "Get filter values", FILTER_VALUES_RESPONSE, body=s.FILTER_VALUES_QUERY, errors=PLAN_ERROR
+                "Get filter values",
+                FILTER_VALUES_RESPONSE,
+                body=s.FILTER_VALUES_QUERY,
+                errors=PLAN_ERROR,
             )
         },
         "/v1/funnels": {"get": operation("List funnels", obj({"funnels": array(FUNNEL)}))},
@@ -320,7 +345,11 @@ def openapi_document() -> dict[str, Any]:
     }
     return {
         "openapi": "3.0.0",
-        "info": {"title": "Vemetric API", "version": "1.0.0", "description": "Privacy-first analytics API"},
+        "info": {
+            "title": "Vemetric API",
+            "version": "1.0.0",
+            "description": "Privacy-first analytics API",
+        },
         "paths": paths,
         "components": {
             "schemas": {},

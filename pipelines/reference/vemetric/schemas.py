@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.reference.vemetric.daterange import DATE_INPUT_MESSAGE, PRESETS, parse_date_input, start_after_end
+from pipelines.reference.vemetric.daterange import (
+    DATE_INPUT_MESSAGE,
+    PRESETS,
+    parse_date_input,
+    start_after_end,
+)
 from pipelines.reference.vemetric.zod import (
     AddIssue,
     Arr,
@@ -100,7 +105,9 @@ FILTER_TYPES: dict[str, Schema] = {
 }
 FILTER = Tagged("type", FILTER_TYPES)
 # /v1/users/events applies filters to event rows, so only event-level types are allowed.
-ROW_FILTER = Tagged("type", {k: FILTER_TYPES[k] for k in ("event", "page", "browser", "device", "os")})
+ROW_FILTER = Tagged(
+    "type", {k: FILTER_TYPES[k] for k in ("event", "page", "browser", "device", "os")}
+)
 # A funnel step is a page or an event condition (§7.4, §8).
 FUNNEL_STEP_FILTER = Tagged("type", {"page": PAGE_FILTER, "event": EVENT_FILTER})
 FILTERS_OPERATOR = Default(Enum(("and", "or")), "and")
@@ -172,7 +179,10 @@ ANALYTICS_QUERY = Refine(
             "metrics": Optional(Arr(Enum(METRICS))),
             "groupBy": Default(Arr(GROUP_TOKEN), []),
             "orderBy": Default(
-                Arr(Tuple((ORDER_FIELD, DIRECTION)), max_items=(1, "orderBy can include max one item")),
+                Arr(
+                    Tuple((ORDER_FIELD, DIRECTION)),
+                    max_items=(1, "orderBy can include max one item"),
+                ),
                 [],
             ),
             "limit": LIMIT,
@@ -212,7 +222,13 @@ FILTER_VALUES_QUERY = Refine(
 # --- POST /v1/funnels/{id} (§7.5) -------------------------------------------------------
 
 FUNNEL_RESULTS_QUERY = Refine(
-    Obj({"dateRange": DATE_RANGE, "filters": Optional(Arr(FILTER)), "filtersOperator": FILTERS_OPERATOR}),
+    Obj(
+        {
+            "dateRange": DATE_RANGE,
+            "filters": Optional(Arr(FILTER)),
+            "filtersOperator": FILTERS_OPERATOR,
+        }
+    ),
     _check_date_order,
 )
 
@@ -232,7 +248,9 @@ USERS_QUERY = Refine(
             "dateRange": DATE_RANGE,
             "filters": Optional(Arr(FILTER)),
             "filtersOperator": FILTERS_OPERATOR,
-            "orderBy": Optional(Arr(USERS_ORDER_ITEM, max_items=(1, "orderBy can include max one item"))),
+            "orderBy": Optional(
+                Arr(USERS_ORDER_ITEM, max_items=(1, "orderBy can include max one item"))
+            ),
             "limit": LIMIT,
             "offset": OFFSET,
         }

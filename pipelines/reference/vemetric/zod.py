@@ -9,8 +9,8 @@ one ``Invalid input``. These combinators follow those rules; ``schemas.py`` buil
 Vemetric request schemas from them.
 
     >>> limit = Default(Num(integer=True, minimum=1, maximum=1000), 100)
-    >>> parse(Obj({"limit": limit}), {"limit": "10"})
-    ParseResult(value=None, issues=[Issue(path=('limit',), message='Expected number, received string')])
+    >>> parse(Obj({"limit": limit}), {"limit": "10"}).issues
+    [Issue(path=('limit',), message='Expected number, received string')]
 """
 
 from __future__ import annotations
@@ -120,7 +120,9 @@ class Str(Schema):
             return _invalid_type(value, "string", path, issues)
         status = VALID
         if self.min_length is not None and len(value) < self.min_length:
-            issues.append(Issue(path, f"String must contain at least {self.min_length} character(s)"))
+            issues.append(
+                Issue(path, f"String must contain at least {self.min_length} character(s)")
+            )
             status = DIRTY
         if self.pattern is not None and not re.fullmatch(self.pattern, value, re.ASCII):
             issues.append(Issue(path, self.pattern_message))
@@ -320,7 +322,9 @@ class Tagged(Schema):
         tag = value.get(self.key, MISSING)
         if not isinstance(tag, str) or tag not in self.options:
             expected = join_values(list(self.options))
-            issues.append(Issue((*path, self.key), f"Invalid discriminator value. Expected {expected}"))
+            issues.append(
+                Issue((*path, self.key), f"Invalid discriminator value. Expected {expected}")
+            )
             return ABORTED, None
         return self.options[tag].parse(value, path, issues)
 

@@ -37,7 +37,10 @@ def tiny() -> Dataset:
 
 
 def client(
-    *, rate_limit: int = 100_000, clock: Callable[[], datetime] | None = None, now: datetime | None = None
+    *,
+    rate_limit: int = 100_000,
+    clock: Callable[[], datetime] | None = None,
+    now: datetime | None = None,
 ) -> TestClient:
     app = create_app(tiny(), now=now, rate_limit=rate_limit, clock=clock)
     return TestClient(app, base_url="http://vemetric.test", raise_server_exceptions=False)

@@ -72,7 +72,11 @@ def test_auth_runs_before_routing_under_v1_only():
     http = client()
     assert error(http.get("/v1/nope"))[:2] == (401, "UNAUTHORIZED")
     assert error(http.delete("/v1/project"))[:2] == (401, "UNAUTHORIZED")
-    assert error(http.get("/nope")) == (404, "NOT_FOUND", "Route not found. See https://vemetric.com/docs/api")
+    assert error(http.get("/nope")) == (
+        404,
+        "NOT_FOUND",
+        "Route not found. See https://vemetric.com/docs/api",
+    )
 
 
 def test_unknown_routes_and_wrong_methods_are_404_not_405():
@@ -80,7 +84,11 @@ def test_unknown_routes_and_wrong_methods_are_404_not_405():
     for method, path in [("GET", "/v1/nope"), ("DELETE", "/v1/project"), ("GET", "/v1/analytics/query"),
                          ("PUT", "/v1/funnels/x"), ("GET", "/v1/project/")]:  # fmt: skip
         response = http.request(method, path, headers=AUTH)
-        assert error(response) == (404, "NOT_FOUND", "Route not found. See https://vemetric.com/docs/api")
+        assert error(response) == (
+            404,
+            "NOT_FOUND",
+            "Route not found. See https://vemetric.com/docs/api",
+        )
         assert response.headers["x-ratelimit-limit"] == "100000"
 
 
@@ -115,7 +123,11 @@ def test_over_the_limit_answers_429_with_headers_and_still_counts():
         assert http.get("/v1/project", headers=AUTH).status_code == 200
     for _ in range(2):
         response = http.get("/v1/project", headers=AUTH)
-        assert error(response) == (429, "RATE_LIMIT_EXCEEDED", "Rate limit exceeded. Try again shortly.")
+        assert error(response) == (
+            429,
+            "RATE_LIMIT_EXCEEDED",
+            "Rate limit exceeded. Try again shortly.",
+        )
         assert response.headers["x-ratelimit-remaining"] == "0"
         assert "retry-after" not in response.headers
     clock.advance(59.9)
@@ -130,7 +142,9 @@ def test_failed_validation_404s_and_401s_and_the_limit_itself():
     http = client(rate_limit=5, clock=clock)
     assert http.post("/v1/analytics/query", headers=AUTH, json={}).status_code == 400
     assert http.get("/v1/nope", headers=AUTH).status_code == 404
-    assert http.post("/v1/funnels/nope", headers=AUTH, json={"dateRange": "7days"}).status_code == 404
+    assert (
+        http.post("/v1/funnels/nope", headers=AUTH, json={"dateRange": "7days"}).status_code == 404
+    )
     assert http.get("/v1/project").status_code == 401  # not counted
     response = http.get("/v1/project", headers=AUTH)
     assert response.headers["x-ratelimit-remaining"] == "1"
@@ -146,7 +160,9 @@ def test_windows_are_per_project_shared_by_its_keys():
 
 def test_limiter_counts_every_hit_under_concurrency():
     limiter = FixedWindowLimiter(limit=10_000, window=60, clock=Clock())
-    threads = [threading.Thread(target=lambda: [limiter.hit("p") for _ in range(500)]) for _ in range(8)]
+    threads = [
+        threading.Thread(target=lambda: [limiter.hit("p") for _ in range(500)]) for _ in range(8)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

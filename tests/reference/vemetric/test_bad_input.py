@@ -13,7 +13,7 @@ HOSTILE = {
     "unicode": "Zürich 🚀 東京 \u202e\ufeff",
     "nul": "a\x00b",
     "sql": "'; DROP TABLE event; --",
-    "html": "<script>alert(1)</script>&amp;\"",
+    "html": '<script>alert(1)</script>&amp;"',
     "like": "%_%\\",
 }
 MALFORMED = "Malformed JSON in request body"
@@ -31,7 +31,9 @@ def post_raw(http, path: str, content: bytes, content_type: str | None = "applic
     return http.post(path, headers=headers, content=content)
 
 
-@pytest.mark.parametrize("content", [b"{bad", b"", b'{"dateRange": "30days"', b'{"limit": NaN}', b"\xff\xfe"])
+@pytest.mark.parametrize(
+    "content", [b"{bad", b"", b'{"dateRange": "30days"', b'{"limit": NaN}', b"\xff\xfe"]
+)
 def test_malformed_json_is_an_http_error(http, content):
     response = post_raw(http, "/v1/analytics/query", content)
     assert error(response) == (400, "HTTP_ERROR", MALFORMED)
@@ -48,7 +50,8 @@ def test_missing_or_non_json_content_type_is_an_http_error(http, content_type, s
 
 
 @pytest.mark.parametrize(
-    "content_type", ["application/json", "application/json; charset=utf-8", "application/vnd.api+json"]
+    "content_type",
+    ["application/json", "application/json; charset=utf-8", "application/vnd.api+json"],
 )
 def test_json_content_types_are_accepted(http, content_type):
     assert post_raw(http, "/v1/users", b'{"dateRange": "30days"}', content_type).status_code == 200
@@ -73,7 +76,9 @@ def test_huge_offsets_are_integers_and_pages_past_the_end(http, offset):
 
 
 def test_out_of_range_numbers_are_validation_errors(http):
-    assert details(post_raw(http, "/v1/analytics/query", b'{"dateRange": "30days", "limit": 1e400}')) == [
+    assert details(
+        post_raw(http, "/v1/analytics/query", b'{"dateRange": "30days", "limit": 1e400}')
+    ) == [
         ("limit", "Expected integer, received float"),
         ("limit", "Number must be less than or equal to 1000"),
     ]
@@ -104,9 +109,18 @@ def analytics_bodies(text: str) -> list[dict]:
     ]  # fmt: skip
     return [
         {"dateRange": "30days", "groupBy": [f"event:prop:{text}"]},
-        {"dateRange": "30days", "groupBy": [f"event:prop:{text}"], "orderBy": [[f"event:prop:{text}", "asc"]]},
+        {
+            "dateRange": "30days",
+            "groupBy": [f"event:prop:{text}"],
+            "orderBy": [[f"event:prop:{text}", "asc"]],
+        },
         *({"dateRange": "30days", "filters": [f]} for f in filters),
-        {"dateRange": "30days", "filters": filters, "filtersOperator": "or", "groupBy": ["page:path"]},
+        {
+            "dateRange": "30days",
+            "filters": filters,
+            "filtersOperator": "or",
+            "groupBy": ["page:path"],
+        },
     ]
 
 
@@ -127,11 +141,20 @@ def test_hostile_strings_where_a_format_is_required_are_400s(http, name):
     assert details(http.post("/v1/analytics/query", headers=AUTH, json={"dateRange": text})) == [
         ("dateRange", "Invalid input")
     ]
-    assert details(http.post("/v1/filters/values", headers=AUTH, json={"dateRange": "30days", "fields": [text]}))[0][0] == "fields.0"
+    assert (
+        details(
+            http.post(
+                "/v1/filters/values", headers=AUTH, json={"dateRange": "30days", "fields": [text]}
+            )
+        )[0][0]
+        == "fields.0"
+    )
     funnel_filter = {"type": "funnel", "id": text, "step": 0, "operator": "completed"}
-    assert details(http.post("/v1/users", headers=AUTH, json={"dateRange": "30days", "filters": [funnel_filter]})) == [
-        ("filters.0.id", "Invalid uuid")
-    ]
+    assert details(
+        http.post(
+            "/v1/users", headers=AUTH, json={"dateRange": "30days", "filters": [funnel_filter]}
+        )
+    ) == [("filters.0.id", "Invalid uuid")]
     assert details(http.get(f"/v1/users/single?id={quote(text)}", headers=AUTH)) == [
         ("id", "id must be a numeric user id")
     ]  # fmt: skip
@@ -142,10 +165,17 @@ def test_hostile_strings_in_lookups_are_not_found(http, name):
     text = HOSTILE[name]
     user = http.get(f"/v1/users/single?identifier={quote(text)}", headers=AUTH)
     assert error(user) == (404, "USER_NOT_FOUND", "User not found")
-    events = http.post(f"/v1/users/events?identifier={quote(text)}", headers=AUTH, json={"dateRange": "30days"})
+    events = http.post(
+        f"/v1/users/events?identifier={quote(text)}", headers=AUTH, json={"dateRange": "30days"}
+    )
     assert error(events) == (404, "USER_NOT_FOUND", "User not found")
-    funnel = http.post(f"/v1/funnels/{quote(text, safe='')}", headers=AUTH, json={"dateRange": "30days"})
-    assert funnel.status_code == 404 and funnel.json()["error"]["code"] in ("FUNNEL_NOT_FOUND", "NOT_FOUND")
+    funnel = http.post(
+        f"/v1/funnels/{quote(text, safe='')}", headers=AUTH, json={"dateRange": "30days"}
+    )
+    assert funnel.status_code == 404 and funnel.json()["error"]["code"] in (
+        "FUNNEL_NOT_FOUND",
+        "NOT_FOUND",
+    )
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
@@ -165,6 +195,10 @@ def test_hostile_strings_in_users_and_events_filters(http, name):
 
 
 def test_hostile_authorization_headers_are_401s(http):
-    for value in ("Bearer " + "x" * 10_000, "Bearer vem_" + "é" * 32, "Bearer vem_" + "'; --" * 6 + "ab"):
+    for value in (
+        "Bearer " + "x" * 10_000,
+        "Bearer vem_" + "é" * 32,
+        "Bearer vem_" + "'; --" * 6 + "ab",
+    ):
         response = http.get("/v1/project", headers={"Authorization": value.encode("utf-8")})
         assert response.status_code == 401

@@ -121,7 +121,9 @@ def test_funnels_are_listed_by_creation_with_step_names_and_absent_parts_omitted
 
 
 def test_analytics_aggregate_always_has_one_row_and_fixed_pagination(http):
-    response = http.post("/v1/analytics/query", headers=AUTH, json={"dateRange": "30days", "limit": 5, "offset": 3})
+    response = http.post(
+        "/v1/analytics/query", headers=AUTH, json={"dateRange": "30days", "limit": 5, "offset": 3}
+    )
     assert response.json() == {
         "period": PERIOD_30DAYS,
         "query": {
@@ -159,7 +161,9 @@ def test_analytics_grouped_by_country_echoes_filters_and_pages(http):
     body.update(limit=1, offset=1)
     page = http.post("/v1/analytics/query", headers=AUTH, json=body).json()
     assert page["pagination"] == {"limit": 1, "offset": 1, "returned": 1}
-    assert page["data"] == [{"group": {"country": "DE"}, "metrics": {"users": 2, "pageviews": 3, "events": 1}}]
+    assert page["data"] == [
+        {"group": {"country": "DE"}, "metrics": {"users": 2, "pageviews": 3, "events": 1}}
+    ]
 
 
 def test_analytics_custom_range_by_interval(http):
@@ -198,7 +202,10 @@ def test_presets_resolve_against_the_datasets_now(http, preset, start):
 def test_now_argument_overrides_the_datasets_now():
     frozen = client(now=datetime(2026, 1, 31, 12, 0, 7, tzinfo=UTC))
     response = frozen.post("/v1/analytics/query", headers=AUTH, json={"dateRange": "7days"})
-    assert response.json()["period"] == {"from": "2026-01-25T00:00:00Z", "to": "2026-01-31T12:00:07Z"}
+    assert response.json()["period"] == {
+        "from": "2026-01-25T00:00:00Z",
+        "to": "2026-01-31T12:00:07Z",
+    }
 
 
 def test_filter_values_per_field_with_independent_paging(http):
@@ -257,7 +264,9 @@ def test_users_list_default_order_is_last_seen_descending(http):
     assert http.post("/v1/users", headers=AUTH, json={"dateRange": "30days"}).json() == {
         "period": PERIOD_30DAYS,
         "pagination": {"limit": 100, "offset": 0, "returned": 5},
-        "users": [{**user, "lastEventFiredAt": None} for user in (ALICE, ANONYMOUS, DORA, BRAVO, BRUNO)],
+        "users": [
+            {**user, "lastEventFiredAt": None} for user in (ALICE, ANONYMOUS, DORA, BRAVO, BRUNO)
+        ],
     }
 
 
@@ -284,11 +293,17 @@ def test_single_user(http, query, user):
 
 @pytest.mark.parametrize("query", ["id=999", "identifier=nobody", "identifier=7301865012377856"])
 def test_single_user_not_found(http, query):
-    assert error(http.get(f"/v1/users/single?{query}", headers=AUTH)) == (404, "USER_NOT_FOUND", "User not found")
+    assert error(http.get(f"/v1/users/single?{query}", headers=AUTH)) == (
+        404,
+        "USER_NOT_FOUND",
+        "User not found",
+    )
 
 
 def test_user_events_newest_first(http):
-    response = http.post("/v1/users/events?identifier=user-3", headers=AUTH, json={"dateRange": "30days"})
+    response = http.post(
+        "/v1/users/events?identifier=user-3", headers=AUTH, json={"dateRange": "30days"}
+    )
     session = "s3BravoJan25aaaaaaaaa"
     assert response.json() == {
         "period": PERIOD_30DAYS,
@@ -332,9 +347,13 @@ def test_free_plan_allows_custom_ranges_back_to_32_days(http):
     ok = http.post("/v1/users", headers=FREE_AUTH, json={"dateRange": ["2026-01-17", "2026-02-17"]})
     assert ok.status_code == 200
     assert ok.json()["users"][0]["id"] == "8000000000000002"
-    late = http.post("/v1/users", headers=FREE_AUTH, json={"dateRange": ["2026-01-16T23:59:59Z", "2026-02-17"]})
+    late = http.post(
+        "/v1/users", headers=FREE_AUTH, json={"dateRange": ["2026-01-16T23:59:59Z", "2026-02-17"]}
+    )
     assert late.status_code == 200
-    early = http.post("/v1/users", headers=FREE_AUTH, json={"dateRange": ["2026-01-16T23:59:58Z", "2026-02-17"]})
+    early = http.post(
+        "/v1/users", headers=FREE_AUTH, json={"dateRange": ["2026-01-16T23:59:58Z", "2026-02-17"]}
+    )
     assert error(early) == PLAN
 
 
@@ -347,7 +366,9 @@ def test_ungated_endpoints_answer_a_free_plan(http):
 def test_funnel_lookup_comes_before_the_plan_gate(http):
     unknown = http.post("/v1/funnels/nope", headers=FREE_AUTH, json={"dateRange": "1year"})
     assert error(unknown) == (404, "FUNNEL_NOT_FOUND", "Funnel not found")
-    other_project = http.post(f"/v1/funnels/{SIGNUP_FUNNEL}", headers=FREE_AUTH, json={"dateRange": "7days"})
+    other_project = http.post(
+        f"/v1/funnels/{SIGNUP_FUNNEL}", headers=FREE_AUTH, json={"dateRange": "7days"}
+    )
     assert error(other_project) == (404, "FUNNEL_NOT_FOUND", "Funnel not found")
 
 

@@ -18,7 +18,14 @@ from pipelines.reference.vemetric.dataset import (
     DatasetError,
     load_dataset,
 )
-from tests.reference.vemetric.surface import FREE_PROJECT, KEY, PAID_PROJECT, REVOKED_KEY, TINY, tiny
+from tests.reference.vemetric.surface import (
+    FREE_PROJECT,
+    KEY,
+    PAID_PROJECT,
+    REVOKED_KEY,
+    TINY,
+    tiny,
+)
 
 RAW = json.loads(TINY.read_text())
 
@@ -95,7 +102,9 @@ def test_sessions_given_in_the_file_are_used_as_given():
 
 def test_sessions_left_out_are_derived_from_events_by_session_id():
     sessions = tiny().projects[FREE_PROJECT].sessions
-    rows = sessions.select("id", "userId", "startedAt", "endedAt", "duration", "pathname", "referrer")
+    rows = sessions.select(
+        "id", "userId", "startedAt", "endedAt", "duration", "pathname", "referrer"
+    )
     assert rows.rows() == [
         ("fb1Dec2025aaaaaaaaaaa", "8000000000000001", at("2025-12-20T10:00:00"), at("2025-12-20T10:00:00"), 0, "/", "Google"),
         ("fb2Feb2026aaaaaaaaaaa", "8000000000000001", at("2026-02-12T10:00:00"), at("2026-02-12T10:06:00"), 360, "/", "Google"),
@@ -113,8 +122,16 @@ def test_derived_session_takes_landing_fields_from_its_first_event_and_whole_sec
         {"userId": "9", "sessionId": "s", "name": "$$pageView", "isPageView": True,
          "createdAt": "2026-02-01T10:00:00.000Z", "pathname": "/landing", "utmSource": "a", "countryCode": "DE"},
     ]  # fmt: skip
-    session = load_dataset(write(tmp_path, document, "derive.json")).projects[FREE_PROJECT].sessions.row(0, named=True)
-    assert (session["pathname"], session["utmSource"], session["countryCode"]) == ("/landing", "a", "DE")
+    session = (
+        load_dataset(write(tmp_path, document, "derive.json"))
+        .projects[FREE_PROJECT]
+        .sessions.row(0, named=True)
+    )
+    assert (session["pathname"], session["utmSource"], session["countryCode"]) == (
+        "/landing",
+        "a",
+        "DE",
+    )
     assert session["duration"] == 1  # 1.999 s, truncated to whole seconds
 
 
@@ -247,12 +264,16 @@ BAD_JSON = [
         "project 9000000000000001: apiKeys: key 'key_free' is also given to project 4232882524803099",
     ),
     (
-        lambda d: d["projects"][0]["funnels"][0]["steps"][0]["filter"]["path"].update(operator="is"),
+        lambda d: d["projects"][0]["funnels"][0]["steps"][0]["filter"]["path"].update(
+            operator="is"
+        ),
         "project 4232882524803099: funnels[0].steps[0].filter.path.operator: Invalid enum value. "
         "Expected 'any' | 'eq' | 'notEq' | 'contains' | 'notContains' | 'startsWith' | 'endsWith', received 'is'",
     ),
     (
-        lambda d: d["projects"][0]["funnels"][1]["steps"][0].update(filter={"type": "user", "anonymous": True}),
+        lambda d: d["projects"][0]["funnels"][1]["steps"][0].update(
+            filter={"type": "user", "anonymous": True}
+        ),
         "project 4232882524803099: funnels[1].steps[0].filter.type: Invalid discriminator value. Expected 'page' | 'event'",
     ),
     (
@@ -290,7 +311,9 @@ def test_unreadable_inputs_are_refused(tmp_path):
     with pytest.raises(DatasetError, match=r"^dataset .*nowhere.json: no such file or directory$"):
         load_dataset(tmp_path / "nowhere.json")
     (tmp_path / "list.json").write_text("[]")
-    with pytest.raises(DatasetError, match=r"^dataset list.json: expected a JSON object at the top level$"):
+    with pytest.raises(
+        DatasetError, match=r"^dataset list.json: expected a JSON object at the top level$"
+    ):
         load_dataset(tmp_path / "list.json")
 
 

@@ -29,7 +29,9 @@ def test_document_is_openapi_3_0_with_every_route():
     }
     assert list(document["paths"]) == PATHS
     text = str(document)
-    assert "'type': 'null'" not in text and "prefixItems" not in text and "'const'" not in text  # 3.1-only
+    assert (
+        "'type': 'null'" not in text and "prefixItems" not in text and "'const'" not in text
+    )  # 3.1-only
 
 
 @pytest.mark.slow

@@ -39,10 +39,19 @@ def analytics(http, **body):
         (["2026-01-01", "2026-01-02T00:00:00.123Z"], [("dateRange.1", UTC_MESSAGE)]),
         (["2026-1-1", "20260102"], [("dateRange.0", UTC_MESSAGE), ("dateRange.1", UTC_MESSAGE)]),
         (["2026-02-30", "2026-03-01"], [("dateRange.0", UTC_MESSAGE)]),
-        (["2026-01-01", "2026-01-02", "2026-01-03"], [("dateRange", "Array must contain at most 2 element(s)")]),
-        (["2026-01-05", "2026-01-01"], [("dateRange", "Start date must be before or equal to end date")]),
+        (
+            ["2026-01-01", "2026-01-02", "2026-01-03"],
+            [("dateRange", "Array must contain at most 2 element(s)")],
+        ),
+        (
+            ["2026-01-05", "2026-01-01"],
+            [("dateRange", "Start date must be before or equal to end date")],
+        ),
         # The order check compares the raw dates: a date-only end is midnight there.
-        (["2026-01-05T10:00:00Z", "2026-01-05"], [("dateRange", "Start date must be before or equal to end date")]),
+        (
+            ["2026-01-05T10:00:00Z", "2026-01-05"],
+            [("dateRange", "Start date must be before or equal to end date")],
+        ),
     ],
 )
 def test_date_range_messages(http, date_range, expected):
@@ -103,9 +112,15 @@ def test_body_must_be_an_object(http):
             {"orderBy": [["users", "desc"], ["events", "asc"]]},
             [("orderBy", "orderBy can include max one item")],
         ),
-        ({"orderBy": [["bounceRate", "desc"]]}, [("orderBy.0.0", "Sort metric must be included in metrics")]),
+        (
+            {"orderBy": [["bounceRate", "desc"]]},
+            [("orderBy.0.0", "Sort metric must be included in metrics")],
+        ),
         ({"orderBy": [["country", "asc"]]}, [("orderBy.0.0", "Invalid sort field")]),
-        ({"groupBy": ["country"], "orderBy": [["date", "asc"]]}, [("orderBy.0.0", "Invalid sort field")]),
+        (
+            {"groupBy": ["country"], "orderBy": [["date", "asc"]]},
+            [("orderBy.0.0", "Invalid sort field")],
+        ),
         (
             {"groupBy": ["event:prop:plan"], "orderBy": [["event:prop:tier", "asc"]]},
             [("orderBy.0.0", "Invalid sort field")],
@@ -196,10 +211,19 @@ def values(http, **body):
         (["country", "city", "country"], [("fields", "fields must not contain duplicates")]),
         (
             ["country"] * 26,
-            [("fields", "fields can include max 25 items"), ("fields", "fields must not contain duplicates")],
+            [
+                ("fields", "fields can include max 25 items"),
+                ("fields", "fields must not contain duplicates"),
+            ],
         ),
-        (["interval:auto"], [("fields.0", f"Invalid enum value. Expected {FIELDS}, received 'interval:auto'")]),
-        (["event:prop:plan"], [("fields.0", f"Invalid enum value. Expected {FIELDS}, received 'event:prop:plan'")]),
+        (
+            ["interval:auto"],
+            [("fields.0", f"Invalid enum value. Expected {FIELDS}, received 'interval:auto'")],
+        ),
+        (
+            ["event:prop:plan"],
+            [("fields.0", f"Invalid enum value. Expected {FIELDS}, received 'event:prop:plan'")],
+        ),
     ],
 )
 def test_filter_values_fields(http, fields, expected):
@@ -218,7 +242,10 @@ def users(http, **body):
         ([["name", "asc"]], [("orderBy.0", "Invalid input")]),
         ([["lastSeenAt", "down"]], [("orderBy.0", "Invalid input")]),
         ([["lastSeenAt", "desc", {}]], [("orderBy.0", "Array must contain at most 2 element(s)")]),
-        ([["lastSeenAt", "desc"], ["country", "asc"]], [("orderBy", "orderBy can include max one item")]),
+        (
+            [["lastSeenAt", "desc"], ["country", "asc"]],
+            [("orderBy", "orderBy can include max one item")],
+        ),
     ],
 )
 def test_users_order_by_forms(http, order_by, expected):
@@ -226,7 +253,9 @@ def test_users_order_by_forms(http, order_by, expected):
 
 
 def test_users_need_a_date_range(http):
-    assert details(http.post("/v1/users", headers=AUTH, json={})) == [("dateRange", "Invalid input")]
+    assert details(http.post("/v1/users", headers=AUTH, json={})) == [
+        ("dateRange", "Invalid input")
+    ]
 
 
 @pytest.mark.parametrize(
@@ -255,14 +284,23 @@ def test_user_events_validate_the_query_before_the_body(http):
 
 def test_user_events_allow_only_event_level_filters(http):
     response = http.post(
-        "/v1/users/events?id=1", headers=AUTH, json={"dateRange": "30days", "filters": [{"type": "location"}]}
+        "/v1/users/events?id=1",
+        headers=AUTH,
+        json={"dateRange": "30days", "filters": [{"type": "location"}]},
     )
     assert details(response) == [
-        ("filters.0.type", "Invalid discriminator value. Expected 'event' | 'page' | 'browser' | 'device' | 'os'")
+        (
+            "filters.0.type",
+            "Invalid discriminator value. Expected 'event' | 'page' | 'browser' | 'device' | 'os'",
+        )
     ]
 
 
 def test_funnel_results_validate_before_looking_up_the_funnel(http):
-    assert details(http.post("/v1/funnels/unknown", headers=AUTH, json={})) == [("dateRange", "Invalid input")]
-    response = http.post(f"/v1/funnels/{SIGNUP_FUNNEL}", headers=AUTH, json={"dateRange": "30days", "filters": {}})
+    assert details(http.post("/v1/funnels/unknown", headers=AUTH, json={})) == [
+        ("dateRange", "Invalid input")
+    ]
+    response = http.post(
+        f"/v1/funnels/{SIGNUP_FUNNEL}", headers=AUTH, json={"dateRange": "30days", "filters": {}}
+    )
     assert details(response) == [("filters", "Expected array, received object")]
