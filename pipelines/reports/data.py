@@ -1,0 +1,453 @@
+"""The numbers a report shows, gathered from the warehouse's marts (one named query each).
+
+Every figure is computed here, typed, before a template sees it. A report reads a read-only
+snapshot (``warehouse.connect()``), never the writer's file::
+
+    conn = warehouse.connect()
+    report = gather(conn, load_reports()["weekly"], as_of=datetime.now(UTC))
+
+Where the numbers come from:
+
+- headline metrics, users per day, pages, events: ``marts.events`` and ``marts.daily_metrics``
+  (rates recombined from their components, so a week's bounce rate is exact, not an average
+  of daily rates; distinct users are counted over the whole period, never summed by day);
+- countries: the users' country in ``marts.users``, as the API reports it per user;
+- channels, referrers and devices: the API exposes these only in its own aggregates, not per
+  event, so they come from ``raw_vemetric.analytics`` for the synced ranges that cover the
+  period (each section's note says which);
+- funnels: the ``marts.funnel_steps`` model evaluated over exactly the report's periods;
+- completeness: ``stg_vemetric.synced_days`` and the quarantine, so a report over missing or
+  partly failed syncs says so instead of showing zeros.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+
+import duckdb
+import polars as pl
+
+from pipelines.reports.charts import bar_chart, compared_bar_chart
+from pipelines.reports.config import ReportConfig
+from pipelines.reports.content import (
+    Column,
+    DataStatus,
+    FunnelReport,
+    FunnelStep,
+    Metric,
+    ReportHeader,
+    Section,
+    Table,
+    WeeklyReport,
+)
+from pipelines.reports.periods import Period, resolve_period
+
+__all__ = ["ReportDataError", "data_status", "funnel_report", "gather", "model_over_ranges",
+           "report_periods", "weekly_report"]
+
+REQUIRED = ("marts.events", "marts.users", "marts.daily_metrics", "stg_vemetric.synced_days",
+            "stg_vemetric.funnel_steps", "raw_vemetric.analytics", "raw_vemetric._quarantine")
+NOT_SYNCED = "No data has been synced for this period."
+SHIM = "report_shim"
+
+
+class ReportDataError(RuntimeError):
+    """The warehouse lacks what a report reads (no marts yet, an unknown funnel)."""
+
+
+def gather(conn: duckdb.DuckDBPyConnection, config: ReportConfig, as_of: datetime,
+           generated_at: datetime | None = None) -> WeeklyReport | FunnelReport:
+    """The report ``config`` declares, for the period that ends before ``as_of``."""
+    _check_tables(conn)
+    if config.template == "funnel":
+        return funnel_report(conn, config, as_of, generated_at)
+    return weekly_report(conn, config, as_of, generated_at)
+
+
+def report_periods(config: ReportConfig, as_of: datetime) -> tuple[Period, Period | None]:
+    """The period and, when compared, the previous one; ``as_of`` read in the schedule's zone."""
+    if as_of.tzinfo is None:
+        raise ValueError(f"as_of must carry a timezone, got {as_of.isoformat()}")
+    period = resolve_period(config.range, as_of.astimezone(config.schedule.zone))
+    return period, period.previous() if config.comparison == "previous_period" else None
+
+
+def _check_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    present = {f"{s}.{t}" for s, t in conn.execute(
+        "select table_schema, table_name from information_schema.tables").fetchall()}
+    missing = [name for name in REQUIRED if name not in present]
+    if missing:
+        raise ReportDataError(f"the warehouse has no {', '.join(missing)}: sync and build the "
+                              "models (funnelhouse sync; funnelhouse build) before reporting")
+
+
+# --- completeness ----------------------------------------------------------------------------
+
+def data_status(conn: duckdb.DuckDBPyConnection, period: Period) -> DataStatus:
+    """Which days of ``period`` a sync covered, rows quarantined there, the last sync."""
+    synced = conn.execute(
+        "select day from stg_vemetric.synced_days where day between $first and $last "
+        "order by day", _bounds(period)).fetchall()
+    days = tuple(d for (d,) in synced)
+    quarantined, = conn.execute(
+        "select count(*) from raw_vemetric._quarantine "
+        "where date_from <= $last and date_to >= $first", _bounds(period)).fetchone()
+    last, = conn.execute("select max(synced_at) from stg_vemetric.synced_days").fetchone()
+    missing = tuple(d for d in period.dates() if d not in set(days))
+    return DataStatus(period, days, missing, quarantined,
+                      last.astimezone(UTC) if last is not None else None)
+
+
+def _header(conn: duckdb.DuckDBPyConnection, config: ReportConfig, as_of: datetime,
+            generated_at: datetime | None) -> ReportHeader:
+    period, previous = report_periods(config, as_of)
+    return ReportHeader(
+        name=config.name, title=config.title, project=_project(conn, config.source),
+        period=period, previous=previous, generated_at=generated_at or datetime.now(UTC),
+        status=data_status(conn, period),
+        previous_status=data_status(conn, previous) if previous else None,
+    )
+
+
+def _project(conn: duckdb.DuckDBPyConnection, source: str) -> str:
+    row = conn.execute("select name, domain from raw_vemetric.project limit 1").fetchone()
+    return f"{row[0]} \u00b7 {row[1]}" if row else source.capitalize()
+
+
+def _bounds(period: Period, **more: object) -> dict[str, object]:
+    return {"first": period.first, "last": period.last, **more}
+
+
+# --- weekly overview -------------------------------------------------------------------------
+
+def weekly_report(conn: duckdb.DuckDBPyConnection, config: ReportConfig, as_of: datetime,
+                  generated_at: datetime | None = None) -> WeeklyReport:
+    """Headline metrics against the previous period, then the breakdowns."""
+    header = _header(conn, config, as_of, generated_at)
+    current = _totals(conn, header.status, config.source)
+    previous = _totals(conn, header.previous_status, config.source) \
+        if header.previous_status else {}
+    metrics = tuple(
+        Metric(label, unit, current[key], previous.get(key), lower_is_better=key == "bounce_rate")
+        for key, label, unit in (("users", "Users", "count"), ("pageviews", "Pageviews", "count"),
+                                 ("events", "Events", "count"),
+                                 ("bounce_rate", "Bounce rate", "percent"),
+                                 ("visit_duration", "Visit duration", "seconds")))
+    return WeeklyReport(header, metrics, _weekly_sections(conn, config, header))
+
+
+def _totals(conn: duckdb.DuckDBPyConnection, status: DataStatus | None,
+            source: str) -> dict[str, float | None]:
+    """The five metrics over the synced days of the period; all None when none was synced."""
+    keys = ("users", "pageviews", "events", "bounce_rate", "visit_duration")
+    if status is None or status.empty:
+        return dict.fromkeys(keys)
+    counts = conn.execute("""
+        select count(distinct user_id),
+               coalesce(sum(occurrences) filter (where is_pageview), 0)::bigint,
+               coalesce(sum(occurrences) filter (where not is_pageview), 0)::bigint
+        from marts.events
+        where source = $source and day between $first and $last""",
+                          _bounds(status.period, source=source)).fetchone()
+    # The rates' components add up across days; an empty period's rate is 0, as the API says.
+    rates = conn.execute("""
+        select coalesce(round(100.0 * sum(bounced_buckets) / nullif(sum(pageview_buckets), 0),
+                              2), 0)::double,
+               coalesce(round(sum(duration_seconds_total) / nullif(sum(duration_sessions), 0),
+                              2), 0)::double
+        from marts.daily_metrics
+        where dimension = '' and day between $first and $last""",
+                         _bounds(status.period)).fetchone()
+    return dict(zip(keys, (*counts, *rates)))
+
+
+def _weekly_sections(conn: duckdb.DuckDBPyConnection, config: ReportConfig,
+                     header: ReportHeader) -> tuple[Section, ...]:
+    status, top = header.status, config.top
+    return (
+        _days_section(conn, header),
+        _top_section(conn, status, config.source, "page", top),
+        _api_section(conn, status, "referrerType", "Channels", "Channel", top, chart=True),
+        _api_section(conn, status, "referrer", "Top referrers", "Referrer", top),
+        _countries_section(conn, status, config.source, top),
+        _api_section(conn, status, "deviceType", "Devices", "Device", top),
+        _top_section(conn, status, config.source, "event", top),
+    )
+
+
+def _days_section(conn: duckdb.DuckDBPyConnection, header: ReportHeader) -> Section:
+    """Users and pageviews per day; unsynced days are unknown, not zero."""
+    current = _per_day(conn, header.status)
+    columns = [Column("Day"), Column("Users", "count"), Column("Pageviews", "count")]
+    frame = current
+    if header.previous_status is not None:
+        previous = _per_day(conn, header.previous_status)
+        frame = current.with_columns(previous_users=previous["users"])
+        columns.append(Column("Previous users", "count"))
+    table = Table(tuple(columns), tuple(frame.drop("day").iter_rows()))
+    if header.status.empty:
+        return Section("Users per day", Table(table.columns, (), NOT_SYNCED))
+    chart = compared_bar_chart(
+        "users_per_day", "Users per day", frame, "label", "users",
+        "previous_users" if header.previous_status is not None else None, value_title="Users")
+    return Section("Users per day", table, chart)
+
+
+def _per_day(conn: duckdb.DuckDBPyConnection, status: DataStatus) -> pl.DataFrame:
+    rows = dict((day, (users, views)) for day, users, views in conn.execute(
+        "select day, users, pageviews from marts.daily_metrics "
+        "where dimension = '' and day between $first and $last", _bounds(status.period)).fetchall())
+    synced = set(status.synced_days)
+    weekly = status.period.days == 7
+    records = []
+    for day in status.period.dates():
+        users, views = rows.get(day, (0, 0)) if day in synced else (None, None)
+        records.append({"day": day, "label": _day_label(day, weekly), "users": users,
+                        "pageviews": views})
+    return pl.DataFrame(records, schema={"day": pl.Date, "label": pl.String,
+                                         "users": pl.Int64, "pageviews": pl.Int64})
+
+
+def _day_label(day: date, weekly: bool) -> str:
+    return day.strftime("%a") if weekly else f"{day.day} {day.strftime('%b')}"
+
+
+TOP_QUERIES = {
+    # kind: (title, first column, filter, grouping column, count column title)
+    "page": ("Top pages", "Page", "is_pageview and path <> ''", "path", "Pageviews"),
+    "event": ("Top events", "Event", "not is_pageview and event_name <> ''", "event_name",
+              "Events"),
+}
+
+
+def _top_section(conn: duckdb.DuckDBPyConnection, status: DataStatus, source: str, kind: str,
+                 top: int) -> Section:
+    """The most viewed pages or most fired events, with their distinct users."""
+    title, label, where, column, count_title = TOP_QUERIES[kind]
+    columns = (Column(label), Column(count_title, "count"), Column("Users", "count"))
+    if status.empty:
+        return Section(title, Table(columns, (), NOT_SYNCED))
+    frame = conn.execute(f"""
+        select {column} as label, sum(occurrences)::bigint as n,
+               count(distinct user_id) as users
+        from marts.events
+        where source = $source and day between $first and $last and {where}
+        group by all order by n desc, label limit $top""",
+                         _bounds(status.period, source=source, top=top)).pl()
+    chart = None
+    if kind == "page" and frame.height:
+        chart = bar_chart("top_pages", title, frame, "label", "n", horizontal=True,
+                          value_title=count_title)
+    return Section(title, Table(columns, tuple(frame.iter_rows())), chart)
+
+
+def _countries_section(conn: duckdb.DuckDBPyConnection, status: DataStatus, source: str,
+                       top: int) -> Section:
+    columns = (Column("Country"), Column("Users", "count"), Column("Pageviews", "count"))
+    note = "Each user's country as the API reports it for the user (it has no per-event location)."
+    if status.empty:
+        return Section("Countries", Table(columns, (), NOT_SYNCED))
+    frame = conn.execute("""
+        select coalesce(nullif(u.country, ''), 'Unknown') as country,
+               count(distinct e.user_id) as users,
+               coalesce(sum(e.occurrences) filter (where e.is_pageview), 0)::bigint as pageviews
+        from marts.events e left join marts.users u using (user_id)
+        where e.source = $source and e.day between $first and $last
+        group by all order by users desc, country limit $top""",
+                         _bounds(status.period, source=source, top=top)).pl()
+    return Section("Countries", Table(columns, tuple(frame.iter_rows())), note=note)
+
+
+# --- the API's own breakdowns ----------------------------------------------------------------
+
+def _api_section(conn: duckdb.DuckDBPyConnection, status: DataStatus, token: str, title: str,
+                 label: str, top: int, *, chart: bool = False) -> Section:
+    """A breakdown the marts cannot give (no per-event referrer or device): the API's own
+    aggregates for the synced ranges that make up the period."""
+    columns = (Column(label), Column("Users", "count"), Column("Pageviews", "count"))
+    if status.empty:
+        return Section(title, Table(columns, (), NOT_SYNCED))
+    ranges, note = _covering_ranges(conn, token, status.period)
+    if not ranges:
+        return Section(title, Table(columns, (), note))
+    frame = conn.execute(f"""
+        select group_value as label, sum(users)::bigint as users,
+               sum(pageviews)::bigint as pageviews
+        from raw_vemetric.analytics
+        where group_by = $token and (date_from, date_to) in ({_range_list(ranges)})
+        group by all order by users desc, pageviews desc, label limit $top""",
+                         {"token": token, "top": top}).pl()
+    image = None
+    if chart and frame.height:
+        image = bar_chart(f"api_{token}", title, frame, "label", "users", horizontal=True,
+                          value_title="Users")
+    return Section(title, Table(columns, tuple(frame.iter_rows())), image, note)
+
+
+def _range_list(ranges: Sequence[Period]) -> str:
+    # Dates are rendered from date objects (never from text), so this cannot inject SQL.
+    return ", ".join(f"(date '{r.first.isoformat()}', date '{r.last.isoformat()}')"
+                     for r in ranges)
+
+
+def _covering_ranges(conn: duckdb.DuckDBPyConnection, token: str,
+                     period: Period) -> tuple[list[Period], str]:
+    """Synced ranges whose breakdowns together are the period, and a note saying so.
+
+    Preferred: ranges inside the period that tile it exactly (fewest first). Otherwise the
+    smallest synced range that contains the period, named in the note. Otherwise none.
+    """
+    synced = [Period(a, b) for a, b in conn.execute(
+        "select distinct date_from, date_to from raw_vemetric.analytics where group_by = $token",
+        {"token": token}).fetchall()]
+    tiles = _tile(period, [r for r in synced if period.first <= r.first and r.last <= period.last])
+    source = "Vemetric's own breakdown of the synced days"
+    if tiles and len(tiles) == 1:
+        return tiles, f"{source}."
+    if tiles:
+        return tiles, (f"{source}, added up over {len(tiles)} synced ranges: a user active in "
+                       "several of them counts once per range.")
+    containing = sorted((r for r in synced if r.first <= period.first and period.last <= r.last),
+                        key=lambda r: r.days)
+    if containing:
+        return containing[:1], (f"Vemetric's breakdown covers {containing[0].label()}, the "
+                                "smallest synced range containing this period (the API gives "
+                                "no breakdown for the period itself).")
+    return [], "Vemetric's breakdown is not available: no synced range covers this period."
+
+
+def _tile(period: Period, ranges: Sequence[Period]) -> list[Period]:
+    """The fewest ``ranges`` that cover ``period`` day for day without overlap, or []."""
+    days = period.days
+    best: list[list[Period] | None] = [[]] + [None] * days   # best[k]: cover of days [0, k)
+    for k in range(1, days + 1):
+        for r in ranges:
+            start = (r.first - period.first).days
+            end = (r.last - period.first).days + 1
+            if end == k and best[start] is not None and (best[k] is None
+                                                         or len(best[start]) + 1 < len(best[k])):
+                best[k] = [*best[start], r]
+    return best[days] or []
+
+
+# --- funnels ---------------------------------------------------------------------------------
+
+def funnel_report(conn: duckdb.DuckDBPyConnection, config: ReportConfig, as_of: datetime,
+                  generated_at: datetime | None = None) -> FunnelReport:
+    """One funnel over the period: steps, conversion, drop-off and time to convert."""
+    header = _header(conn, config, as_of, generated_at)
+    funnel_id, name = _find_funnel(conn, config)
+    periods = [p for p in (header.period, header.previous) if p is not None]
+    frame = model_over_ranges(conn, "marts.funnel_steps", periods).filter(
+        pl.col("funnel_id") == funnel_id)
+    current = _steps_of(frame, header.status)
+    previous = _steps_of(frame, header.previous_status) if header.previous_status else None
+    steps = tuple(_step(i, row, previous) for i, row in enumerate(current))
+    return FunnelReport(header, name, _funnel_metrics(current, previous), steps,
+                        _funnel_chart(steps, previous is not None))
+
+
+def _find_funnel(conn: duckdb.DuckDBPyConnection, config: ReportConfig) -> tuple[str, str]:
+    funnels = conn.execute("select distinct funnel_id, funnel_name from stg_vemetric.funnel_steps "
+                           "order by funnel_name, funnel_id").fetchall()
+    found = [f for f in funnels if config.funnel in f]
+    if len(found) == 1:
+        return found[0]
+    known = "; ".join(f"{name!r} ({fid})" for fid, name in funnels) or "none"
+    if found:
+        raise ReportDataError(f"report {config.name!r}: several funnels are named "
+                              f"{config.funnel!r}; name one by id: {known}")
+    raise ReportDataError(f"report {config.name!r}: no funnel named or with id "
+                          f"{config.funnel!r}; the warehouse has: {known}")
+
+
+def _steps_of(frame: pl.DataFrame, status: DataStatus) -> list[dict]:
+    """The period's step rows; their numbers are None when nothing was synced for it."""
+    rows = frame.filter((pl.col("date_from") == status.period.first)
+                        & (pl.col("date_to") == status.period.last)).sort("step_index")
+    unknown = ("users", "conversion_from_previous", "conversion_from_first", "dropoff",
+               "median_seconds_to_convert", "funnel_conversion_rate")
+    return [{**row, **dict.fromkeys(unknown)} if status.empty else row
+            for row in rows.iter_rows(named=True)]
+
+
+def _step(index: int, row: dict, previous: list[dict] | None) -> FunnelStep:
+    return FunnelStep(
+        position=index + 1, name=row["step_name"], users=row["users"],
+        conversion_from_previous=row["conversion_from_previous"],
+        conversion_from_first=row["conversion_from_first"],
+        drop_off=row["dropoff"] if index > 0 else None,   # nobody drops off before step 1
+        previous_users=previous[index]["users"] if previous and index < len(previous) else None,
+    )
+
+
+def _funnel_metrics(current: list[dict], previous: list[dict] | None) -> tuple[Metric, ...]:
+    def pick(rows: list[dict] | None, position: int, key: str):
+        return rows[position][key] if rows else None
+
+    last = -1
+    return (
+        Metric("Conversion", "percent", pick(current, 0, "funnel_conversion_rate"),
+               pick(previous, 0, "funnel_conversion_rate")),
+        Metric("Entered (step 1)", "count", pick(current, 0, "users"), pick(previous, 0, "users")),
+        Metric("Converted (last step)", "count", pick(current, last, "users"),
+               pick(previous, last, "users")),
+        Metric("Median time to convert", "seconds",
+               pick(current, last, "median_seconds_to_convert"),
+               pick(previous, last, "median_seconds_to_convert"), lower_is_better=True),
+    )
+
+
+def _funnel_chart(steps: Sequence[FunnelStep], compared: bool):
+    if not steps or all(s.users is None for s in steps):
+        return None
+    frame = pl.DataFrame({"step": [f"{s.position}. {s.name}" for s in steps],
+                          "users": [s.users for s in steps],
+                          "previous": [s.previous_users for s in steps]},
+                         schema={"step": pl.String, "users": pl.Int64, "previous": pl.Int64})
+    return compared_bar_chart("funnel_steps", "Users per step", frame, "step", "users",
+                              "previous" if compared else None, value_title="Users")
+
+
+def model_over_ranges(conn: duckdb.DuckDBPyConnection, model_name: str,
+                      ranges: Sequence[Period]) -> pl.DataFrame:
+    """Evaluate a range-partitioned model's own SQL over ``ranges`` of our choosing.
+
+    ``marts.funnel_steps`` holds the ranges the API was asked about (each synced window and
+    day); a report needs its own period, e.g. the last 7 days over daily syncs. Rather than
+    restate the funnel semantics, the model's SQL runs unchanged in a scratch in-memory
+    catalog where ``raw_vemetric.funnel_results`` (its list of ranges) holds ours and every
+    other table it reads is a view on the warehouse. Works on read-only snapshots.
+    """
+    from pipelines.models import discover, install_macros
+
+    model = {m.name: m for m in discover()}[model_name]
+    database, = conn.execute("select current_database()").fetchone()
+    install_macros(conn)
+    conn.execute(f"attach ':memory:' as {SHIM} (read_only false)")
+    try:
+        for read in sorted(model.reads):
+            _shim_table(conn, database, read, ranges)
+        conn.execute(f"use {SHIM}")
+        try:
+            params = {"first": min(r.first for r in ranges), "last": max(r.last for r in ranges),
+                      **model.params}
+            return conn.execute(model.sql, {k: v for k, v in params.items()
+                                            if f"${k}" in model.sql}).pl()
+        finally:
+            conn.execute(f'use "{database}"')
+    finally:
+        conn.execute(f"detach {SHIM}")
+
+
+def _shim_table(conn: duckdb.DuckDBPyConnection, database: str, name: str,
+                ranges: Sequence[Period]) -> None:
+    schema, table = name.split(".")
+    conn.execute(f"create schema if not exists {SHIM}.{schema}")
+    if name == "raw_vemetric.funnel_results":
+        conn.execute(f"create table {SHIM}.{name} (date_from date, date_to date)")
+        conn.executemany(f"insert into {SHIM}.{name} values (?, ?)",
+                         [(r.first, r.last) for r in ranges])
+    else:
+        conn.execute(f'create view {SHIM}.{name} as select * from "{database}".{name}')
