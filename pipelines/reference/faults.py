@@ -11,7 +11,8 @@ app did not answer 401) a seeded RNG picks at most one fault:
 ``timeout``   the answer is held back ``hang_seconds`` (default 30) before it is sent
 ``truncate``  the real body is cut short: valid HTTP (the length header matches), invalid JSON
 
-The same seed and the same request sequence give the same faults.
+The same seed and the same request sequence give the same faults. Other APIs pass their own
+path prefix and error bodies (``paths=``, ``error_body=``; EngageTrack's 429 names the reset).
 """
 
 from __future__ import annotations
@@ -49,6 +50,14 @@ BODIES = {
     },
     "500": {"error": {"code": "INTERNAL_ERROR", "message": "An unexpected error occurred"}},
 }
+
+
+ErrorBody = Callable[[str, list[tuple[bytes, bytes]]], Any]
+
+
+def vemetric_error_body(kind: str, headers: list[tuple[bytes, bytes]]) -> Any:
+    """Vemetric's body for an injected ``429`` or ``500`` (the app's headers are not needed)."""
+    return BODIES[kind]
 
 
 class FaultSpecError(ValueError):
@@ -129,15 +138,24 @@ class FaultPicker:
 
 
 def with_faults(
-    app: App, faults: Faults, *, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    app: App,
+    faults: Faults,
+    *,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    paths: tuple[str, ...] = ("/v1/",),
+    error_body: ErrorBody = vemetric_error_body,
 ) -> App:
-    """``app`` with ``faults`` injected into its authenticated ``/v1/*`` answers."""
+    """``app`` with ``faults`` injected into its authenticated answers under ``paths``.
+
+    ``error_body(kind, headers)`` gives the JSON body of an injected ``429``/``500`` from the
+    app's own answer headers (so a 429 can name the honest ``X-RateLimit-Reset``).
+    """
     if not faults:
         return app
     picker = FaultPicker(faults)
 
     async def faulty(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+        if scope["type"] != "http" or not scope["path"].startswith(paths):
             await app(scope, receive, send)
             return
         kind, cut = picker.pick()
@@ -149,7 +167,7 @@ def with_faults(
             if kind == "timeout":
                 await sleep(faults.hang_seconds)
             else:
-                start, body = _replace(kind, start, body, cut)
+                start, body = _replace(kind, start, body, cut, error_body)
         await send(start)
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
@@ -171,12 +189,14 @@ async def _answer_of(app: App, scope: Scope, receive: Receive) -> tuple[Message,
     return start, b"".join(chunks)
 
 
-def _replace(kind: str, start: Message, body: bytes, cut: float) -> tuple[Message, bytes]:
+def _replace(
+    kind: str, start: Message, body: bytes, cut: float, error_body: ErrorBody
+) -> tuple[Message, bytes]:
     if kind == "truncate":
         # Keep at least one byte and lose at least one: never valid JSON, never empty.
         new_body = body[: max(1, int(len(body) * cut))] if len(body) > 1 else b"{"
         return _with_body(start, start["status"], new_body, keep_type=True), new_body
-    new_body = orjson.dumps(BODIES[kind])
+    new_body = orjson.dumps(error_body(kind, start.get("headers", [])))
     return _with_body(start, int(kind), new_body, keep_type=False), new_body
 
 
