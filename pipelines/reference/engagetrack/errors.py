@@ -59,3 +59,15 @@ def not_found(what: str) -> ApiError:
 
 def rate_limited(reset: int, template: str = RATE_LIMITED) -> ApiError:
     return ApiError(429, template.format(reset=reset_text(reset)))
+
+
+def fault_body(kind: str, headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The body of an injected 429/500 (``faults.with_faults``), naming the honest reset."""
+    if kind == "500":
+        return {"error": INTERNAL}
+    reset = next((int(v) for k, v in headers if k.lower() == b"x-ratelimit-reset"), None)
+    return {"error": RATE_LIMITED.format(reset=reset_text(reset))} if reset is not None \
+        else {"error": "Rate limit exceeded"}
+
+
+FAULT_PATHS = ("/api/v1/organizations/",)
