@@ -34,9 +34,11 @@ import polars as pl
 __all__ = [
     "ENV_VAR",
     "WarehouseError",
+    "breakdown",
     "connect",
     "current_snapshot",
     "default_path",
+    "funnel",
     "publish_snapshot",
     "query",
     "sql",
@@ -155,3 +157,23 @@ def sql(query: str, **params: object) -> pl.DataFrame:
 
 # The design notes' notebook example calls it ``query``; both names mean the same function.
 query = sql
+
+
+# --- analysts' helpers (pipelines.analysis): a frame and a chart from the marts ------------------
+
+def funnel(steps, first, last, **options):
+    """A funnel on the latest snapshot: ``funnel("Signup", "2026-01-01", "2026-01-31",
+    window=timedelta(days=1), order="strict", by="session", breakdown="country")``.
+    Returns ``(frame, chart)``; see :func:`pipelines.analysis.funnel`."""
+    from pipelines.analysis import funnel as compute
+
+    return compute(steps, first, last, **options)
+
+
+def breakdown(dimension, first, last, **options):
+    """Vemetric's metrics by ``dimension`` on the latest snapshot: ``breakdown("page:path",
+    "2026-01-01", "2026-01-31", over="daily")``. Returns ``(frame, chart)``; see
+    :func:`pipelines.analysis.breakdown`."""
+    from pipelines.analysis import breakdown as compute
+
+    return compute(dimension, first, last, **options)
