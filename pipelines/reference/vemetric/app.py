@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pipelines.reference.vemetric import queries
+from pipelines.reference.vemetric import queries, store
 from pipelines.reference.vemetric.auth import KeyStore
 from pipelines.reference.vemetric.dataset import Dataset, Project
 from pipelines.reference.vemetric.daterange import Resolved, plan_restricted, resolve
@@ -81,6 +81,10 @@ def create_app(
     ``clock`` (or real time), so a frozen server still refills its windows.
     """
     real_clock = clock or (lambda: datetime.now(UTC))
+    # Build the query caches now, so that a large dataset's first request is as fast as the
+    # rest and the server announces itself only once it can answer at full speed.
+    for project in dataset.projects.values():
+        store.prepare(project)
     frozen = now or dataset.now
     data_clock = (lambda: frozen) if frozen is not None else real_clock
     app = FastAPI(
