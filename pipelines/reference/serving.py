@@ -39,23 +39,21 @@ def _config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
     )
 
 
-class _Stop(Exception):
-    """Raised by our SIGTERM handler after uvicorn has shut down gracefully."""
-
-
 def run_server(app: ASGIApp, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve ``app`` until Ctrl-C or SIGTERM; returns normally after a graceful shutdown."""
     server = _Server(_config(app, host, port), announce=True)
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        raise _Stop
+        # While uvicorn serves, it owns SIGTERM; after its graceful shutdown it re-raises the
+        # signal to the handler that was there before it: this one, which then has nothing
+        # left to do. Before uvicorn has started, a SIGTERM simply ends the process.
+        if not server.started:
+            raise SystemExit(0)
 
-    # uvicorn handles the signal, shuts down, then re-raises it to the handler that was
-    # installed before it started: ours turns that into a normal return.
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         server.run()
-    except (KeyboardInterrupt, _Stop):
+    except KeyboardInterrupt:
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
