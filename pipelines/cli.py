@@ -25,6 +25,7 @@ app = typer.Typer(
 
 class ReferenceApi(str, Enum):
     vemetric = "vemetric"
+    engagetrack = "engagetrack"
 
 
 def fail(message: str) -> typer.Exit:
@@ -57,9 +58,10 @@ def serve(
         typer.Option(help="Freeze the server clock, e.g. 2026-02-17T23:59:59Z."),
     ] = None,
     rate_limit: Annotated[
-        int,
-        typer.Option(min=1, help="Requests per 60 s window per project (the real API allows 100)."),
-    ] = 100,
+        Optional[int],
+        typer.Option(min=1, help="Requests per 60 s window (default: the real API's, Vemetric"
+                     " 100 per project, EngageTrack 600 per key)."),
+    ] = None,
     faults: Annotated[
         str,
         typer.Option(help="Inject faults per request, e.g. 429=0.1,500=0.05,timeout=0.02,truncate=0.01."),
@@ -80,11 +82,21 @@ def serve(
         injected = Faults.parse(faults, seed=fault_seed, hang_seconds=fault_hang)
     except FaultSpecError as exc:
         raise typer.BadParameter(str(exc), param_hint="--faults") from exc
+    if api is ReferenceApi.engagetrack:
+        from pipelines.reference.engagetrack.app import serve_app
+        from pipelines.reference.engagetrack.dataset import DatasetError as EngageTrackDataError
+
+        try:
+            served = serve_app(data, now=frozen, rate_limit=rate_limit, faults=injected)
+        except EngageTrackDataError as exc:
+            raise fail(str(exc)) from exc
+        run_server(served, host=host, port=port)
+        return
     try:
         dataset = load_dataset(data)
     except DatasetError as exc:
         raise fail(str(exc)) from exc
-    served = create_app(dataset, now=frozen, rate_limit=rate_limit)
+    served = create_app(dataset, now=frozen, rate_limit=rate_limit or 100)
     if injected:
         served = with_faults(served, injected)
     run_server(served, host=host, port=port)
@@ -119,8 +131,11 @@ def generate(
             first_day = date.fromisoformat(start)
         except ValueError as exc:
             raise typer.BadParameter("expected YYYY-MM-DD", param_hint="--start") from exc
+    write = generate_vemetric
+    if api is ReferenceApi.engagetrack:
+        from pipelines.reference.engagetrack.generate import generate as write
     try:
-        summary = generate_vemetric(out, users=users, days=days, seed=seed, start=first_day)
+        summary = write(out, users=users, days=days, seed=seed, start=first_day)
     except GenerateError as exc:
         raise fail(str(exc)) from exc
     typer.echo(summary.describe())
