@@ -112,6 +112,20 @@ def create_app(
     return app
 
 
+def serve_app(data: Any, *, now: datetime | None = None, rate_limit: int | None = None,
+              faults: Any = None) -> ASGIApp:
+    """What ``funnelhouse serve engagetrack`` runs: the dataset at ``data`` (file or
+    directory), the shared fault injector in front when ``faults`` asks for any."""
+    from pipelines.reference.engagetrack.dataset import load_dataset
+    from pipelines.reference.engagetrack.errors import FAULT_PATHS, fault_body
+    from pipelines.reference.faults import with_faults
+
+    app = create_app(load_dataset(data), now=now, rate_limit=rate_limit or 600)
+    if faults:
+        return with_faults(app, faults, paths=FAULT_PATHS, error_body=fault_body)
+    return app
+
+
 def _private_copy(dataset: Dataset) -> Dataset:
     """Copies of everything a request can change (keys, goals, funnels, annotations)."""
     organizations = {}
@@ -632,4 +646,4 @@ def _active(site: Site) -> list[dict[str, Any]]:
     return [g for g in site.goals if not g["archived"]]
 
 
-__all__ = ["Gate", "create_app", "ok"]
+__all__ = ["Gate", "create_app", "ok", "serve_app"]
