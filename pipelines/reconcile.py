@@ -113,13 +113,18 @@ class Outcome:
 
 
 def reconcile(conn: duckdb.DuckDBPyConnection, first: date | None = None,
-              last: date | None = None) -> list[Outcome]:
-    """Compare every synced range inside ``first``..``last`` (all when None)."""
+              last: date | None = None,
+              kinds: tuple[str, ...] = ("analytics", "funnel")) -> list[Outcome]:
+    """Compare every synced range inside ``first``..``last`` (all when None); ``kinds``
+    limits it to the analytics groupings or the funnels."""
     install_macros(conn)
-    coverage = _Coverage.load(conn)
-    outcomes = [_analytics_outcome(conn, coverage, *key)
-                for key in _analytics_keys(conn, first, last)]
-    outcomes += [_funnel_outcome(conn, *key) for key in _funnel_keys(conn, first, last)]
+    outcomes = []
+    if "analytics" in kinds:
+        coverage = _Coverage.load(conn)
+        outcomes += [_analytics_outcome(conn, coverage, *key)
+                     for key in _analytics_keys(conn, first, last)]
+    if "funnel" in kinds:
+        outcomes += [_funnel_outcome(conn, *key) for key in _funnel_keys(conn, first, last)]
     return outcomes
 
 
