@@ -46,6 +46,8 @@ class SyncResult:
     requests: int
     snapshot: Path | None
     run_id: str
+    # Models hook (issue 5): each reconciliation check's result, from pipelines.defs.models.
+    checks: list = field(default_factory=list)
 
 
 def run_sync(
@@ -86,9 +88,22 @@ def run_sync(
                                         raise_on_error=False)
     if not result.success:
         raise SyncError(first_failure(result))
+    checks = _build_models(first, last, path, instance)
     window = raw_vemetric.Window(first, last)
     return SyncResult(first, last, window_rows(path, window), _requests(result),
-                      warehouse.current_snapshot(path), result.run_id)
+                      warehouse.current_snapshot(path), result.run_id, checks)
+
+
+def _build_models(first: date, last: date, path: Path, instance) -> list:
+    """Models hook (issue 5): rebuild the SQL models for the window, reconcile them with the
+    API's answers and publish the snapshot again, in the job ``vemetric_models``."""
+    from pipelines.defs.models import run_models
+    from pipelines.models import ModelError
+
+    try:
+        return run_models(first, last, path, instance=instance)
+    except ModelError as exc:
+        raise SyncError(str(exc)) from exc
 
 
 def _check_range(first: date, last: date, earliest: date) -> None:
