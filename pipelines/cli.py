@@ -192,6 +192,8 @@ def print_sync_summary(result) -> None:
         table.add_row(name, f"{rows:,}")
     Console().print(table)
     typer.echo(f"{result.requests:,} requests; snapshot {result.snapshot}")
+    for check in result.checks:  # the models' reconciliation checks (issue 5)
+        typer.echo(check.describe())
 
 
 @app.command()
@@ -253,6 +255,74 @@ def demo(
     except SyncError as exc:
         raise fail(str(exc)) from exc
     print_sync_summary(result.sync)
+
+
+@app.command()
+def build(
+    full: Annotated[bool, typer.Option("--full", help="Rebuild every model whole.")] = False,
+    warehouse: Annotated[
+        Optional[Path],
+        typer.Option(help="Warehouse file (default $FUNNELHOUSE_WAREHOUSE or .funnelhouse/)."),
+    ] = None,
+) -> None:
+    """Rebuild the SQL models (only the days synced since the last build, or all with
+    --full), then publish a read-only snapshot: funnelhouse build --full"""
+    from pipelines import warehouse as warehouse_module
+    from pipelines.models import ModelError
+    from pipelines.models import build as build_models
+
+    try:
+        report = build_models(warehouse, full=full)
+    except ModelError as exc:
+        raise fail(str(exc)) from exc
+    typer.echo(report.describe())
+    typer.echo(f"snapshot {warehouse_module.publish_snapshot(warehouse)}")
+
+
+@app.command()
+def check(
+    date_from: Annotated[
+        Optional[str], typer.Option("--from", help="First day of the ranges to check.")
+    ] = None,
+    date_to: Annotated[
+        Optional[str], typer.Option("--to", help="Last day of the ranges to check.")
+    ] = None,
+    warehouse: Annotated[
+        Optional[Path],
+        typer.Option(help="Warehouse file (default $FUNNELHOUSE_WAREHOUSE or .funnelhouse/)."),
+    ] = None,
+) -> None:
+    """Re-run the reconciliation checks (models vs the API's own answers) on the warehouse as
+    it stands; exit code 1 when a check fails: funnelhouse check --from 2026-01-01"""
+    import duckdb
+
+    from pipelines import warehouse as warehouse_module
+    from pipelines.reconcile import reconcile, summary_lines
+
+    first = parse_day(date_from, "--from") if date_from else None
+    last = parse_day(date_to, "--to") if date_to else None
+    path = warehouse or warehouse_module.default_path()
+    if not Path(path).exists():
+        raise fail(f"no warehouse at {path}: run `funnelhouse sync` first")
+    try:
+        conn = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        raise fail(f"cannot open {path}: {exc}") from exc
+    try:
+        outcomes = reconcile(conn, first, last)
+    except duckdb.CatalogException as exc:
+        raise fail(f"{path} has no models: run `funnelhouse build` ({exc})") from exc
+    finally:
+        conn.close()
+    if not outcomes:
+        raise fail("nothing to check: no synced range lies inside --from/--to")
+    for line in summary_lines(outcomes):
+        typer.echo(line)
+    failed = [o for o in outcomes if o.status == "failed"]
+    for outcome in failed:
+        typer.echo(f"\n{outcome.describe()}\n{outcome.differences}")
+    if failed:
+        raise typer.Exit(code=1)
 
 
 def main() -> None:
