@@ -162,6 +162,36 @@ class _Context:
 
 
 _KEY_ROUTES = re.compile(r"^/api/v1/organizations/[^/]+/api-keys(/[^/]*)?$")
+# The scope each data route needs, checked in the gate so that a missing scope answers 403
+# before any parameter or body is validated. (method or "*", path after /sites/{siteId})
+_SCOPES = (
+    ("GET", re.compile(r"^$"), "sites:read"),
+    ("GET", re.compile(r"^/analytics/[^/]+$"), "analytics:read"),
+    ("GET", re.compile(r"^/goals(/stats|/[^/]+/completions)?$"), "goals:read"),
+    ("*", re.compile(r"^/goals/[^/]+(/archive|/unarchive)?$"), "goals:write"),
+    ("GET", re.compile(r"^/funnels(/[^/]+/analyze)?$"), "funnels:read"),
+    ("*", re.compile(r"^/funnels(/[^/]+)?$"), "funnels:write"),
+    ("GET", re.compile(r"^/annotations$"), "annotations:read"),
+    ("*", re.compile(r"^/annotations(/[^/]+)?$"), "annotations:write"),
+    ("GET", re.compile(r"^/visitors(/[^/]+/timeline)?$"), "visitors:read"),
+)
+_DATA_PATH = re.compile(r"^/api/v1/organizations/([^/]+)(/sites(/[^/]+(.*))?)?$")
+
+
+def required_scope(method: str, path: str) -> tuple[str, str | None] | None:
+    """``(orgId, scope)`` a data route needs, or None for a path no route serves."""
+    found = _DATA_PATH.match(path)
+    if found is None:
+        return None
+    org_id, sites, site, rest = found.groups()
+    if sites is None:
+        return None
+    if site is None:
+        return org_id, "sites:read" if method == "GET" else None
+    for verb, pattern, scope in _SCOPES:
+        if verb in (method, "*") and pattern.match(rest):
+            return org_id, scope
+    return None
 
 
 class Gate:
@@ -212,6 +242,9 @@ class Gate:
             else:
                 caller = self.auth.caller(header)
             self._count(self.limiter, caller.rate_key, extra)
+            needed = required_scope(scope["method"], path)
+            if needed is not None:
+                caller.require(*needed)
             scope.setdefault("state", {})["caller"] = caller
 
     @staticmethod

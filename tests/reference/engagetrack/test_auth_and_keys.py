@@ -126,3 +126,11 @@ def test_rate_limit_is_per_key_with_unix_reset_and_the_seed_429(tiny):
         assert limited.json() == {"error": "Rate limit exceeded. Retry after 2026-03-14T12:01:00Z"}
         assert limited.headers["x-ratelimit-remaining"] == "0"
         assert http.get(ORG + "/sites", headers=bearer("report")).status_code == 200
+
+
+def test_a_missing_scope_answers_before_the_body_or_parameters_are_validated(http):
+    assert http.post(SHOP + "/funnels", headers=bearer("sync"), json={}).status_code == 403
+    assert http.post(SHOP + "/funnels", headers=bearer("writer"), json={}).status_code == 400
+    assert http.get(SHOP + "/visitors?limit=0", headers=bearer("report")).status_code == 403
+    assert http.patch(SHOP + "/goals/nope", headers=bearer("sync"), json={}).json() == \
+        {"error": "API key missing required scope: goals:write"}
