@@ -15,7 +15,8 @@ Where the numbers come from:
 - channels, referrers and devices: the API exposes these only in its own aggregates, not per
   event, so they come from ``raw_vemetric.analytics`` for the synced ranges that cover the
   period (each section's note says which);
-- funnels: the ``marts.funnel_steps`` model evaluated over exactly the report's periods;
+- funnels: ``pipelines.funnels`` (Vemetric's semantics over ``marts.events``) for exactly the
+  report's periods;
 - completeness: ``stg_vemetric.synced_days`` and the quarantine, so a report over missing or
   partly failed syncs says so instead of showing zeros.
 """
@@ -26,6 +27,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
 import duckdb
+import orjson
 import polars as pl
 
 from pipelines.reports.charts import bar_chart, compared_bar_chart
@@ -43,13 +45,12 @@ from pipelines.reports.content import (
 )
 from pipelines.reports.periods import Period, resolve_period
 
-__all__ = ["ReportDataError", "data_status", "funnel_report", "gather", "model_over_ranges",
-           "report_periods", "weekly_report"]
+__all__ = ["ReportDataError", "data_status", "funnel_report", "gather", "report_periods",
+           "weekly_report"]
 
 REQUIRED = ("marts.events", "marts.users", "marts.daily_metrics", "stg_vemetric.synced_days",
-            "stg_vemetric.funnel_steps", "raw_vemetric.analytics", "raw_vemetric._quarantine")
+            "raw_vemetric.funnels", "raw_vemetric.analytics", "raw_vemetric._quarantine")
 NOT_SYNCED = "No data has been synced for this period."
-SHIM = "report_shim"
 
 
 class ReportDataError(RuntimeError):
@@ -335,26 +336,29 @@ def _tile(period: Period, ranges: Sequence[Period]) -> list[Period]:
 
 def funnel_report(conn: duckdb.DuckDBPyConnection, config: ReportConfig, as_of: datetime,
                   generated_at: datetime | None = None) -> FunnelReport:
-    """One funnel over the period: steps, conversion, drop-off and time to convert."""
+    """One funnel over the period: steps, conversion, drop-off and time to convert.
+
+    Computed by ``pipelines.funnels`` with Vemetric's semantics over exactly the report's
+    days (``marts.funnel_steps`` only holds the ranges the API was asked about).
+    """
     header = _header(conn, config, as_of, generated_at)
-    funnel_id, name = _find_funnel(conn, config)
-    periods = [p for p in (header.period, header.previous) if p is not None]
-    frame = model_over_ranges(conn, "marts.funnel_steps", periods).filter(
-        pl.col("funnel_id") == funnel_id)
-    current = _steps_of(frame, header.status)
-    previous = _steps_of(frame, header.previous_status) if header.previous_status else None
-    steps = tuple(_step(i, row, previous) for i, row in enumerate(current))
-    return FunnelReport(header, name, _funnel_metrics(current, previous), steps,
-                        _funnel_chart(steps, previous is not None))
+    name, steps = _find_funnel(conn, config)
+    current = _funnel_rows(conn, steps, header.status)
+    previous = _funnel_rows(conn, steps, header.previous_status) \
+        if header.previous_status else None
+    report_steps = tuple(_step(i, row, previous) for i, row in enumerate(current))
+    return FunnelReport(header, name, _funnel_metrics(current, previous), report_steps,
+                        _funnel_chart(report_steps, previous is not None))
 
 
-def _find_funnel(conn: duckdb.DuckDBPyConnection, config: ReportConfig) -> tuple[str, str]:
-    funnels = conn.execute("select distinct funnel_id, funnel_name from stg_vemetric.funnel_steps "
-                           "order by funnel_name, funnel_id").fetchall()
-    found = [f for f in funnels if config.funnel in f]
+def _find_funnel(conn: duckdb.DuckDBPyConnection, config: ReportConfig) -> tuple[str, list]:
+    """The funnel's name and steps (API format), by id or name."""
+    funnels = conn.execute("select id, name, steps from raw_vemetric.funnels "
+                           "order by name, id").fetchall()
+    found = [f for f in funnels if config.funnel in (f[0], f[1])]
     if len(found) == 1:
-        return found[0]
-    known = "; ".join(f"{name!r} ({fid})" for fid, name in funnels) or "none"
+        return found[0][1], orjson.loads(found[0][2])
+    known = "; ".join(f"{name!r} ({fid})" for fid, name, _ in funnels) or "none"
     if found:
         raise ReportDataError(f"report {config.name!r}: several funnels are named "
                               f"{config.funnel!r}; name one by id: {known}")
@@ -362,14 +366,17 @@ def _find_funnel(conn: duckdb.DuckDBPyConnection, config: ReportConfig) -> tuple
                           f"{config.funnel!r}; the warehouse has: {known}")
 
 
-def _steps_of(frame: pl.DataFrame, status: DataStatus) -> list[dict]:
-    """The period's step rows; their numbers are None when nothing was synced for it."""
-    rows = frame.filter((pl.col("date_from") == status.period.first)
-                        & (pl.col("date_to") == status.period.last)).sort("step_index")
-    unknown = ("users", "conversion_from_previous", "conversion_from_first", "dropoff",
-               "median_seconds_to_convert", "funnel_conversion_rate")
-    return [{**row, **dict.fromkeys(unknown)} if status.empty else row
-            for row in rows.iter_rows(named=True)]
+def _funnel_rows(conn: duckdb.DuckDBPyConnection, steps: list, status: DataStatus) -> list[dict]:
+    """One dict per step for the period; its numbers are None when nothing was synced."""
+    from pipelines.funnels import funnel_frame
+
+    frame = funnel_frame(conn, steps, status.period.first, status.period.last)
+    rows = frame.sort("step_index").to_dicts()
+    if status.empty:
+        unknown = ("users", "conversion_from_previous", "conversion_from_first", "dropoff",
+                   "median_seconds_to_convert")
+        rows = [{**row, **dict.fromkeys(unknown)} for row in rows]
+    return rows
 
 
 def _step(index: int, row: dict, previous: list[dict] | None) -> FunnelStep:
@@ -382,20 +389,26 @@ def _step(index: int, row: dict, previous: list[dict] | None) -> FunnelStep:
     )
 
 
+def _conversion(rows: list[dict] | None) -> float | None:
+    """Last step's users in percent of the first's (the API's ``conversionRate``)."""
+    if not rows or rows[0]["users"] is None:
+        return None
+    first, last = rows[0]["users"], rows[-1]["users"]
+    return round(100.0 * last / first, 2) if first else 0.0
+
+
 def _funnel_metrics(current: list[dict], previous: list[dict] | None) -> tuple[Metric, ...]:
     def pick(rows: list[dict] | None, position: int, key: str):
         return rows[position][key] if rows else None
 
-    last = -1
     return (
-        Metric("Conversion", "percent", pick(current, 0, "funnel_conversion_rate"),
-               pick(previous, 0, "funnel_conversion_rate")),
+        Metric("Conversion", "percent", _conversion(current), _conversion(previous)),
         Metric("Entered (step 1)", "count", pick(current, 0, "users"), pick(previous, 0, "users")),
-        Metric("Converted (last step)", "count", pick(current, last, "users"),
-               pick(previous, last, "users")),
+        Metric("Converted (last step)", "count", pick(current, -1, "users"),
+               pick(previous, -1, "users")),
         Metric("Median time to convert", "seconds",
-               pick(current, last, "median_seconds_to_convert"),
-               pick(previous, last, "median_seconds_to_convert"), lower_is_better=True),
+               pick(current, -1, "median_seconds_to_convert"),
+               pick(previous, -1, "median_seconds_to_convert"), lower_is_better=True),
     )
 
 
@@ -408,46 +421,3 @@ def _funnel_chart(steps: Sequence[FunnelStep], compared: bool):
                          schema={"step": pl.String, "users": pl.Int64, "previous": pl.Int64})
     return compared_bar_chart("funnel_steps", "Users per step", frame, "step", "users",
                               "previous" if compared else None, value_title="Users")
-
-
-def model_over_ranges(conn: duckdb.DuckDBPyConnection, model_name: str,
-                      ranges: Sequence[Period]) -> pl.DataFrame:
-    """Evaluate a range-partitioned model's own SQL over ``ranges`` of our choosing.
-
-    ``marts.funnel_steps`` holds the ranges the API was asked about (each synced window and
-    day); a report needs its own period, e.g. the last 7 days over daily syncs. Rather than
-    restate the funnel semantics, the model's SQL runs unchanged in a scratch in-memory
-    catalog where ``raw_vemetric.funnel_results`` (its list of ranges) holds ours and every
-    other table it reads is a view on the warehouse. Works on read-only snapshots.
-    """
-    from pipelines.models import discover, install_macros
-
-    model = {m.name: m for m in discover()}[model_name]
-    database, = conn.execute("select current_database()").fetchone()
-    install_macros(conn)
-    conn.execute(f"attach ':memory:' as {SHIM} (read_only false)")
-    try:
-        for read in sorted(model.reads):
-            _shim_table(conn, database, read, ranges)
-        conn.execute(f"use {SHIM}")
-        try:
-            params = {"first": min(r.first for r in ranges), "last": max(r.last for r in ranges),
-                      **model.params}
-            return conn.execute(model.sql, {k: v for k, v in params.items()
-                                            if f"${k}" in model.sql}).pl()
-        finally:
-            conn.execute(f'use "{database}"')
-    finally:
-        conn.execute(f"detach {SHIM}")
-
-
-def _shim_table(conn: duckdb.DuckDBPyConnection, database: str, name: str,
-                ranges: Sequence[Period]) -> None:
-    schema, table = name.split(".")
-    conn.execute(f"create schema if not exists {SHIM}.{schema}")
-    if name == "raw_vemetric.funnel_results":
-        conn.execute(f"create table {SHIM}.{name} (date_from date, date_to date)")
-        conn.executemany(f"insert into {SHIM}.{name} values (?, ?)",
-                         [(r.first, r.last) for r in ranges])
-    else:
-        conn.execute(f'create view {SHIM}.{name} as select * from "{database}".{name}')
