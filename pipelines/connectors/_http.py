@@ -472,7 +472,8 @@ def _retry_after_header(value: str | None, now: float) -> float | None:
 def _error_class(status: int, code: str) -> type[ApiError]:
     if status == 401:
         return AuthError
-    if status == 403 and code == "PLAN_LIMIT_EXCEEDED":
+    # Vemetric gates by plan with 403 PLAN_LIMIT_EXCEEDED, EngageTrack with 402.
+    if status == 402 or (status == 403 and code == "PLAN_LIMIT_EXCEEDED"):
         return PlanGateError
     if status == 404:
         return NotFoundError

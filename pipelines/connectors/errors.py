@@ -70,7 +70,7 @@ class AuthError(ApiError):
 
 
 class PlanGateError(ApiError):
-    """403 PLAN_LIMIT_EXCEEDED: the date range is beyond what the project's plan may read."""
+    """The plan does not allow it: Vemetric's 403 PLAN_LIMIT_EXCEEDED, EngageTrack's 402."""
 
 
 class NotFoundError(ApiError):
