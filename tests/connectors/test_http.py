@@ -85,7 +85,7 @@ def test_retryable_statuses_are_retried_then_succeed(status):
     [
         (400, "VALIDATION_ERROR", ApiError),
         (401, "UNAUTHORIZED", AuthError),
-        (402, "PAYMENT_REQUIRED", ApiError),
+        (402, "PAYMENT_REQUIRED", PlanGateError),  # EngageTrack's plan gate
         (403, "PLAN_LIMIT_EXCEEDED", PlanGateError),
         (403, "FORBIDDEN", ApiError),
         (404, "USER_NOT_FOUND", NotFoundError),
