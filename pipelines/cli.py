@@ -325,6 +325,60 @@ def check(
         raise typer.Exit(code=1)
 
 
+@app.command()
+def report(
+    name: Annotated[str, typer.Argument(help="A report declared in reports/reports.yaml.")],
+    to: Annotated[
+        Optional[list[str]],
+        typer.Option("--to", help="Email it to this address (repeatable) instead of writing "
+                                  "only the file; SMTP settings from $FUNNELHOUSE_SMTP_*."),
+    ] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option(help="Directory for the HTML file (default $FUNNELHOUSE_REPORTS_DIR or "
+                          ".funnelhouse/reports; written unless only --to is given)."),
+    ] = None,
+    as_of: Annotated[
+        Optional[str],
+        typer.Option(help="Report as if run at this time, e.g. 2026-02-16T07:00:00Z (default "
+                          "now)."),
+    ] = None,
+    config: Annotated[
+        Optional[Path], typer.Option(help="Reports file (default reports/reports.yaml).")
+    ] = None,
+    warehouse: Annotated[
+        Optional[Path],
+        typer.Option(help="Warehouse file (default $FUNNELHOUSE_WAREHOUSE or .funnelhouse/)."),
+    ] = None,
+) -> None:
+    """Render one report now from the latest snapshot, to an HTML file and/or by email, and
+    print the file's path: funnelhouse report weekly --out out --to ana@example.com"""
+    from pipelines.reference.clock import parse_utc
+    from pipelines.reports.config import CONFIG_PATH, load_reports
+    from pipelines.reports.runner import REPORT_ERRORS, default_out_dir, make_report
+
+    try:
+        moment = parse_utc(as_of) if as_of else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--as-of") from exc
+    try:
+        reports = load_reports(config or CONFIG_PATH)
+        if name not in reports:
+            raise fail(f"no report named {name!r} in {config or CONFIG_PATH}; declared: "
+                       f"{', '.join(reports) or 'none'}")
+        result = make_report(reports[name], as_of=moment, warehouse_path=warehouse,
+                             out_dir=out or (None if to else default_out_dir()), send_to=to or [])
+    except REPORT_ERRORS as exc:
+        raise fail(str(exc)) from exc
+    for notice in result.notices:
+        typer.secho(f"Warning: {notice}", err=True, fg=typer.colors.YELLOW)
+    if result.receipt is not None:
+        typer.echo(f"sent to {', '.join(result.receipt.accepted)} "
+                   f"({result.receipt.attempts} attempt(s))", err=True)
+    if result.path is not None:
+        typer.echo(str(result.path))
+
+
 def main() -> None:
     app()
 

@@ -17,17 +17,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipelines import warehouse
-from pipelines.reports.config import ReportConfig, parse_address
-from pipelines.reports.data import gather
+from pipelines.reports.config import ConfigError, ReportConfig, parse_address
+from pipelines.reports.data import ReportDataError, gather
 from pipelines.reports.message import build_message
 from pipelines.reports.periods import Period
 from pipelines.reports.render import RenderedReport, render
-from pipelines.reports.smtp import Receipt, SmtpSettings, send
+from pipelines.reports.smtp import DeliveryError, Receipt, SmtpSettings, send
 
-__all__ = ["OUT_DIR_ENV", "ReportResult", "default_out_dir", "make_report", "write_html"]
+__all__ = ["OUT_DIR_ENV", "REPORT_ERRORS", "ReportResult", "default_out_dir", "make_report",
+           "write_html"]
 
 OUT_DIR_ENV = "FUNNELHOUSE_REPORTS_DIR"
 DEFAULT_OUT_DIR = Path(".funnelhouse") / "reports"
+# What making a report raises for bad input or a failed step (each message says which);
+# ValueError covers a malformed address or SMTP setting. Anything else is a bug.
+REPORT_ERRORS = (ConfigError, ReportDataError, DeliveryError, warehouse.WarehouseError,
+                 ValueError)
 
 
 @dataclass(frozen=True)
