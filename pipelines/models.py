@@ -337,7 +337,8 @@ def _plan(conn, model: Model, state, days: DayRange | None, full: bool,
         ranges[model.name] = None
         return _Plan("unchanged")
     if model.partition is None:
-        rebuilt_whole.add(model.name)
+        # Rebuilt whole because it is small and unpartitioned, not because its definition
+        # changed: its dependants need only the changed days.
         ranges[model.name] = changed
         return _Plan("full")
     widened = changed.widened(model.lookback)
