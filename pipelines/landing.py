@@ -14,7 +14,7 @@ The rules every raw table follows:
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,7 +67,12 @@ def canonical_json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
-def frame_from_rows(rows: Sequence[Any], fields: Sequence[Field], where: str) -> pl.DataFrame:
+Where = str | Callable[[int], tuple[str, int]]
+"""Where rows came from, for error messages: a page's name, or for a batch of several pages a
+function from a row's index in the batch to (its page's name, its index in that page)."""
+
+
+def frame_from_rows(rows: Sequence[Any], fields: Sequence[Field], where: Where) -> pl.DataFrame:
     """Typed columns from API row dicts; raise :class:`MalformedAnswer` on any shape error."""
     columns = {f.column: _column(rows, f, where) for f in fields}
     return pl.DataFrame(columns, schema={f.column: column_dtype(f) for f in fields})
@@ -81,63 +86,74 @@ def empty_frame(fields: Sequence[Field]) -> pl.DataFrame:
     return pl.DataFrame(schema={f.column: column_dtype(f) for f in fields})
 
 
-def _column(rows: Sequence[Any], f: Field, where: str) -> pl.Series:
+def _at(where: Where, index: int) -> str:
+    if callable(where):
+        page, row = where(index)
+        return f"{page}: row {row}"
+    return f"{where}: row {index}"
+
+
+def _column(rows: Sequence[Any], f: Field, where: Where) -> pl.Series:
     values = _values(rows, f, where)
     if f.kind in ("json", "json_array"):
         values = [_json_text(v, i, f, where) for i, v in enumerate(values)]
     try:
         series = pl.Series(f.column, values, dtype=_DTYPES[f.kind], strict=True)
     except (TypeError, pl.exceptions.PolarsError) as exc:
-        raise MalformedAnswer(f"{where}: expected {f.kind} '{f.api}', got {_first_odd(values, f)}") from exc
+        index, value = _first_odd(values, f)
+        raise MalformedAnswer(
+            f"{_at(where, index)}: expected {f.kind} '{f.api}', got {value!r:.80}") from exc
     if not f.nullable and series.null_count():
-        row = series.is_null().arg_true()[0]
-        raise MalformedAnswer(f"{where}: expected {f.kind} '{f.api}' in row {row}, got null")
+        index = series.is_null().arg_true()[0]
+        raise MalformedAnswer(f"{_at(where, index)}: expected {f.kind} '{f.api}', got null")
     if f.kind in ("ts", "ts_ms"):
         series = _parse_times(series, f, where)
     return series
 
 
-def _values(rows: Sequence[Any], f: Field, where: str) -> list[Any]:
+def _values(rows: Sequence[Any], f: Field, where: Where) -> list[Any]:
     try:
         return [row[f.api] for row in rows]
     except (KeyError, TypeError):
         for i, row in enumerate(rows):
             if not isinstance(row, dict):
-                raise MalformedAnswer(f"{where}: row {i} is {type(row).__name__}, not an object") from None
+                raise MalformedAnswer(
+                    f"{_at(where, i)} is {type(row).__name__}, not an object") from None
             if f.api not in row:
-                raise MalformedAnswer(f"{where}: row {i} has no field '{f.api}'") from None
+                raise MalformedAnswer(f"{_at(where, i)} has no field '{f.api}'") from None
         raise
 
 
-def _json_text(value: Any, index: int, f: Field, where: str) -> str | None:
+def _json_text(value: Any, index: int, f: Field, where: Where) -> str | None:
     if value is None and f.nullable:
         return None
     expected = dict if f.kind == "json" else list
     if not isinstance(value, expected):
-        raise MalformedAnswer(
-            f"{where}: expected {'object' if expected is dict else 'array'} '{f.api}' "
-            f"in row {index}, got {value!r:.80}"
-        )
+        noun = "object" if expected is dict else "array"
+        raise MalformedAnswer(f"{_at(where, index)}: expected {noun} '{f.api}', got {value!r:.80}")
     return canonical_json(value)
 
 
-def _first_odd(values: list[Any], f: Field) -> str:
+def _first_odd(values: list[Any], f: Field) -> tuple[int, Any]:
     python_type = {"str": str, "bool": bool, "int": int, "float": (int, float), "ts": str,
                    "ts_ms": str, "json": str, "json_array": str, "str_list": list}[f.kind]
     for i, value in enumerate(values):
-        if value is not None and not isinstance(value, python_type):
-            return f"{value!r:.80} in row {i}"
-    return "a value of another type"
+        wrong_bool = isinstance(value, bool) and f.kind in ("int", "float")
+        if value is not None and (wrong_bool or not isinstance(value, python_type)):
+            return i, value
+    return 0, values[0] if values else None
 
 
-def _parse_times(series: pl.Series, f: Field, where: str) -> pl.Series:
+def _parse_times(series: pl.Series, f: Field, where: Where) -> pl.Series:
     # The API sends second precision for user/event times and milliseconds for project/funnel
     # times (vemetric-api.md §1); anything else (an offset, a date) is a malformed answer.
     fmt = SECONDS_FORMAT if f.kind == "ts" else MILLIS_FORMAT
-    try:
-        parsed = series.str.to_datetime(fmt, time_zone="UTC", strict=True)
-    except pl.exceptions.PolarsError as exc:
-        raise MalformedAnswer(f"{where}: '{f.api}' is not a UTC timestamp like {fmt}: {exc}") from exc
+    parsed = series.str.to_datetime(fmt, time_zone="UTC", strict=False)
+    bad = (parsed.is_null() & series.is_not_null()).arg_true()
+    if bad.len():
+        index = bad[0]
+        raise MalformedAnswer(
+            f"{_at(where, index)}: '{f.api}' is not a UTC timestamp like {fmt}, got {series[index]!r}")
     return parsed.cast(TIMESTAMP)
 
 

@@ -34,6 +34,7 @@ for every range that lies inside [first, last]. Running a window twice gives ide
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -272,36 +273,62 @@ def _fetch_users(connector: Connector, window: Window) -> pl.DataFrame:
 
 def _stage_events(connector: Connector, user_ids: pl.Series, window: Window, tmp: Path,
                   observer: Observer) -> tuple[Stage, pl.DataFrame]:
+    """Page every user's events and stage them in batches of ~EVENT_BATCH_ROWS rows.
+
+    Rows of many users are gathered as the API sent them and typed in one go per batch:
+    building a frame per (small) page would cost more than the HTTP round trip.
+    """
     schema = {"user_id": pl.String(), **_schema(EVENT_FIELDS), "partition_date": pl.Date()}
     stage = Stage("user_events", tmp, schema)
     names = {"user_id": "userId", **_api_names(EVENT_FIELDS)}
-    pending: list[pl.DataFrame] = []
+    batch = _EventBatch()
     quarantined: list[pl.DataFrame] = [pl.DataFrame(schema=QUARANTINE_COLUMNS)]
-    pending_rows = 0
 
     def flush() -> None:
-        nonlocal pending, pending_rows
-        if not pending:
+        if not batch.rows:
             return
-        batch = pl.concat(pending).with_columns(partition_date=pl.col("created_at").dt.date())
-        good, bad = split_valid("user_events", batch.select(list(schema)), names,
+        frame = frame_from_rows(batch.rows, EVENT_FIELDS, batch.locate).with_columns(
+            user_id=pl.Series(batch.user_ids, dtype=pl.String()))
+        frame = frame.with_columns(partition_date=pl.col("created_at").dt.date())
+        good, bad = split_valid("user_events", frame.select(list(schema)), names,
                                 (window.start, window.end))
         stage.add(good)
         quarantined.append(bad)
         observer.rows("user_events", good.height)
-        pending, pending_rows = [], 0
+        batch.clear()
 
     for user_id in user_ids:
-        pages = connector.user_event_pages(user_id, window.date_range())
-        for number, page in enumerate(pages, start=1):
-            where = f"/v1/users/events?id={user_id} page {number}"
-            frame = frame_from_rows(page, EVENT_FIELDS, where)
-            pending.append(frame.with_columns(user_id=pl.lit(user_id, pl.String())))
-            pending_rows += frame.height
-            if pending_rows >= EVENT_BATCH_ROWS:
+        for number, page in enumerate(connector.user_event_pages(user_id, window.date_range()), 1):
+            if not isinstance(page, list):
+                raise MalformedAnswer(f"/v1/users/events?id={user_id} page {number}: not a list")
+            batch.add(user_id, number, page)
+            if len(batch.rows) >= EVENT_BATCH_ROWS:
                 flush()
     flush()
     return stage, pl.concat(quarantined)
+
+
+class _EventBatch:
+    """Event rows of several pages, remembering which page each row came from."""
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.rows: list = []
+        self.user_ids: list[str] = []
+        self.pages: list[tuple[int, str]] = []  # (first row in batch, page name)
+
+    def add(self, user_id: str, number: int, page: list) -> None:
+        self.pages.append((len(self.rows), f"/v1/users/events?id={user_id} page {number}"))
+        self.rows.extend(page)
+        self.user_ids.extend([user_id] * len(page))
+
+    def locate(self, index: int) -> tuple[str, int]:
+        starts = [start for start, _ in self.pages]
+        at = bisect_right(starts, index) - 1
+        start, name = self.pages[at]
+        return name, index - start
 
 
 def _users_insert(users: str, events: str) -> str:

@@ -35,12 +35,12 @@ def test_a_missing_field_names_the_field_and_row():
 
 
 def test_a_wrong_type_is_a_failure_not_a_quarantine():
-    with pytest.raises(MalformedAnswer, match=r"expected bool 'anonymous', got 'no' in row 0"):
+    with pytest.raises(MalformedAnswer, match=r"^/v1/users page 1: row 0: expected bool 'anonymous', got 'no'$"):
         users_frame(user("3", "2026-01-02T10:00:00Z", anonymous="no"))
 
 
 def test_null_where_the_api_always_sends_a_value_is_a_failure():
-    with pytest.raises(MalformedAnswer, match=r"expected str 'sessionId' in row 0, got null"):
+    with pytest.raises(MalformedAnswer, match=r"^events: row 0: expected str 'sessionId', got null$"):
         frame_from_rows([event("2026-01-01T00:00:00Z", session=None)], raw.EVENT_FIELDS, "events")
 
 
@@ -50,12 +50,13 @@ def test_a_row_that_is_not_an_object_is_a_failure():
 
 
 def test_timestamps_must_have_the_api_format():
-    with pytest.raises(MalformedAnswer, match=r"'lastSeenAt' is not a UTC timestamp"):
+    with pytest.raises(MalformedAnswer, match=r"^/v1/users page 1: row 0: 'lastSeenAt' is not a UTC timestamp like "
+                       r"%Y-%m-%dT%H:%M:%SZ, got '2026-01-02T10:00:00\+01:00'$"):
         users_frame(user("3", "2026-01-02T10:00:00+01:00"))
 
 
 def test_json_fields_must_be_objects():
-    with pytest.raises(MalformedAnswer, match=r"expected object 'data' in row 0, got 'plan=pro'"):
+    with pytest.raises(MalformedAnswer, match=r"^/v1/users page 1: row 0: expected object 'data', got 'plan=pro'$"):
         users_frame(user("3", "2026-01-02T10:00:00Z", data="plan=pro"))
 
 

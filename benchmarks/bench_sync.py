@@ -1,0 +1,240 @@
+"""Benchmark the Vemetric sync against the reference server on generated datasets.
+
+    .venv/bin/python benchmarks/bench_sync.py                      # 100,000 and 1,000,000 events
+    .venv/bin/python benchmarks/bench_sync.py --events 20000 --days 14
+
+For each size it generates a dataset (cached under --data), serves it with the rate limit
+lifted (``funnelhouse serve --rate-limit``), then side by side:
+
+- runs ``funnelhouse sync vemetric`` in a child process, sampling the child's RSS;
+- runs a bare loop that fetches exactly the same pages with the same connector and discards
+  them (no parsing into frames, no validation, no DuckDB).
+
+It reports, per size (goals from issue 4):
+
+- requests made / the lower bound for the range (goal <= 1.05). The lower bound is
+  ``planning.vemetric_requests`` on the range's true shape (users, event pages per user,
+  breakdown rows, filter values, funnels), without the preflight and plan-gate probe;
+- sync throughput / bare-loop throughput over the same pages (goal >= 0.8);
+- peak RSS of the sync process (goal: under 1 GB and flat from 100k to 1M events).
+
+Not a test: nothing here asserts; numbers go to stdout (and --json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import polars as pl
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipelines.connectors.planning import VemetricShape, pages, vemetric_requests  # noqa: E402
+from pipelines.connectors.vemetric import FIELD_TOKENS, VemetricConnector  # noqa: E402
+from pipelines.raw_vemetric import METRICS, Window, analytics_groupings  # noqa: E402
+from pipelines.reference.vemetric.generate import generate, users_for_events  # noqa: E402
+
+START = date(2026, 1, 1)
+SEED = 7
+
+
+def dataset(data: Path, events: int, days: int) -> Path:
+    out = data / f"vemetric-{events}-{days}d"
+    if not (out / "fixture.json").exists():
+        summary = generate(out, users=users_for_events(events, days), days=days, seed=SEED,
+                           start=START)
+        print(summary.describe(), file=sys.stderr)
+    return out
+
+
+class Server:
+    """``funnelhouse serve vemetric`` in a child process, rate limit lifted."""
+
+    def __init__(self, data: Path) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "pipelines.cli", "serve", "vemetric", "--data", str(data),
+             "--port", "0", "--rate-limit", str(10**9)],
+            cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        line = self.process.stdout.readline().strip()
+        if not line.startswith("listening on "):
+            self.process.kill()
+            raise RuntimeError(f"reference server did not start: {line!r}")
+        self.url = line.removeprefix("listening on ")
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def run_sync(url: str, key: str, window: Window, workdir: Path) -> dict:
+    """The CLI sync in a child process: wall time, peak RSS (sampled), requests made."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "VEMETRIC_API_KEY": key}
+    env.pop("DAGSTER_HOME", None)
+    began = time.perf_counter()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", "sync", "vemetric", "--from", str(window.first),
+         "--to", str(window.last), "--base-url", url, "--warehouse", str(workdir / "w.duckdb")],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = PeakRss(child.pid)
+    out, err = child.communicate()
+    seconds = time.perf_counter() - began
+    peak.stop()
+    if child.returncode != 0:
+        raise RuntimeError(f"sync failed: {err.strip().splitlines()[-1:]}")
+    requests = int(out.strip().splitlines()[-1].split()[0].replace(",", ""))
+    return {"seconds": seconds, "peak_rss_mb": peak.mb, "requests": requests}
+
+
+class PeakRss:
+    """Samples a process's RSS every 50 ms until stopped (its children included)."""
+
+    def __init__(self, pid: int) -> None:
+        self.process = psutil.Process(pid)
+        self.peak = 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def _sample(self) -> None:
+        while not self.done.wait(0.05):
+            try:
+                rss = self.process.memory_info().rss + sum(
+                    c.memory_info().rss for c in self.process.children(recursive=True))
+            except psutil.Error:
+                return
+            self.peak = max(self.peak, rss)
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join()
+
+    @property
+    def mb(self) -> float:
+        return self.peak / 2**20
+
+
+def bare_loop(url: str, key: str, window: Window, funnel_ids: list[str],
+              properties: list[str]) -> dict:
+    """The same pages the sync asks for, fetched and thrown away."""
+    span = window.date_range()
+    began = time.perf_counter()
+    with VemetricConnector.connect(url, key) as api:
+        api.preflight(span)
+        api.project()
+        api.funnels()
+        for fid in funnel_ids:
+            for r in [window, *window.days]:
+                api.funnel_results(fid, r.date_range())
+        users = [u["id"] for page in api.user_pages(span) for u in page]
+        for uid in users:
+            for _ in api.user_event_pages(uid, span):
+                pass
+        for grouping in analytics_groupings(properties):
+            for _ in api.analytics_pages(span, metrics=list(METRICS), group_by=grouping):
+                pass
+        for day in window.days:
+            for _ in api.analytics_pages(day.date_range(), metrics=list(METRICS)):
+                pass
+        for _ in api.filter_value_pages(span, list(FIELD_TOKENS)):
+            pass
+        requests = api.stats.requests
+    return {"seconds": time.perf_counter() - began, "requests": requests}
+
+
+def lower_bound(data: Path, warehouse: Path, window: Window) -> int:
+    """The fewest requests that fetch the range: the planned calls on the range's true shape,
+    without the preflight and the plan-gate probe."""
+    import duckdb
+
+    events = pl.scan_parquet(data / "events.parquet").filter(
+        pl.col("createdAt").is_between(window.start, window.end, closed="left"))
+    per_user = events.group_by("userId").len().collect()
+    fixture = json.loads((data / "fixture.json").read_text())
+    conn = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        breakdowns = dict(conn.execute(
+            "select group_by, count(*) from raw_vemetric.analytics where date_from = $f and "
+            "date_to = $l and group_by not in ('', 'interval:auto') group by 1",
+            {"f": window.first, "l": window.last}).fetchall())
+        values = dict(conn.execute("select field, count(*) from raw_vemetric.filter_values "
+                                   "group by 1").fetchall())
+    finally:
+        conn.close()
+    shape = VemetricShape(
+        days=len(window.days), users=per_user.height,
+        user_event_pages=sum(pages(n, 1000) for n in per_user["len"]),
+        funnels=len(fixture["projects"][0]["funnels"]),
+        event_properties=tuple(sorted(t.removeprefix("event:prop:") for t in breakdowns
+                                      if t.startswith("event:prop:"))),
+        breakdown_rows=breakdowns, filter_values=values,
+    )
+    needed = [g for g in vemetric_requests(shape) if g.name not in ("preflight", "plan-gate probe")]
+    return sum(g.count for g in needed)
+
+
+def bench(events: int, days: int, data: Path) -> dict:
+    path = dataset(data, events, days)
+    key = json.loads((path / "fixture.json").read_text())["projects"][0]["apiKeys"][0]["key"]
+    window = Window(START, START + timedelta(days=days - 1))
+    with Server(path) as server, tempfile.TemporaryDirectory() as tmp:
+        # The reference server builds per-user indexes lazily: warm it with one sync first so
+        # the measured sync and bare loop both meet a warm server.
+        run_sync(server.url, key, window, Path(tmp) / "warm")
+        synced = run_sync(server.url, key, window, Path(tmp))
+        import duckdb
+
+        conn = duckdb.connect(str(Path(tmp) / "w.duckdb"), read_only=True)
+        funnel_ids = [r[0] for r in conn.execute("select id from raw_vemetric.funnels order by id").fetchall()]
+        properties = [r[0].removeprefix("event:prop:") for r in conn.execute(
+            "select distinct group_by from raw_vemetric.analytics where group_by like 'event:prop:%' "
+            "order by 1").fetchall()]
+        landed = conn.execute("select sum(occurrences) from raw_vemetric.user_events").fetchone()[0]
+        conn.close()
+        bare = bare_loop(server.url, key, window, funnel_ids, properties)
+        bound = lower_bound(path, Path(tmp) / "w.duckdb", window)
+    return {
+        "events": events, "days": days, "events_landed": landed,
+        "requests": synced["requests"], "lower_bound": bound,
+        "requests_ratio": round(synced["requests"] / bound, 4),
+        "sync_seconds": round(synced["seconds"], 2), "bare_seconds": round(bare["seconds"], 2),
+        "bare_requests": bare["requests"],
+        "throughput_ratio": round(bare["seconds"] / synced["seconds"], 3),
+        "peak_rss_mb": round(synced["peak_rss_mb"], 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--data", type=Path, default=ROOT / "data" / "bench")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    results = [bench(n, args.days, args.data) for n in args.events]
+    for r in results:
+        print(f"{r['events']:>9,} events ({r['events_landed']:,} landed): "
+              f"requests {r['requests']:,} / lower bound {r['lower_bound']:,} = {r['requests_ratio']} "
+              f"(goal <= 1.05); throughput vs bare loop {r['throughput_ratio']} (goal >= 0.8; "
+              f"sync {r['sync_seconds']} s, bare {r['bare_seconds']} s); "
+              f"peak RSS {r['peak_rss_mb']} MB (goal < 1024, flat)")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
