@@ -28,6 +28,12 @@ class ReferenceApi(str, Enum):
     engagetrack = "engagetrack"
 
 
+class SyncedApi(str, Enum):
+    """APIs ``sync`` and ``plan`` can read (EngageTrack's landing is not built yet)."""
+
+    vemetric = "vemetric"
+
+
 def fail(message: str) -> typer.Exit:
     """Print ``Error: message`` on stderr and return the exit to raise."""
     typer.secho(f"Error: {message}", err=True, fg=typer.colors.RED)
@@ -150,7 +156,7 @@ def parse_day(value: str, option: str) -> date:
 
 @app.command()
 def sync(
-    api: Annotated[ReferenceApi, typer.Argument(help="Which API to sync.")],
+    api: Annotated[SyncedApi, typer.Argument(help="Which API to sync.")],
     date_from: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (UTC).")],
     date_to: Annotated[str, typer.Option("--to", help="Last day, YYYY-MM-DD, inclusive.")],
     base_url: Annotated[
@@ -198,7 +204,7 @@ def print_sync_summary(result) -> None:
 
 @app.command()
 def plan(
-    api: Annotated[ReferenceApi, typer.Argument(help="Which API's sync to plan.")],
+    api: Annotated[SyncedApi, typer.Argument(help="Which API's sync to plan.")],
     date_from: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (UTC).")],
     date_to: Annotated[str, typer.Option("--to", help="Last day, YYYY-MM-DD, inclusive.")],
     base_url: Annotated[
