@@ -133,7 +133,7 @@ def marts_snapshot(context: dg.AssetExecutionContext, warehouse: Warehouse):
 ASSETS = [*MODEL_ASSETS, marts_snapshot]
 
 vemetric_models = dg.define_asset_job(
-    "vemetric_models", selection=dg.AssetSelection.assets(*ASSETS), partitions_def=daily,
+    "vemetric_models", selection=dg.AssetSelection.assets(*ASSETS),
     description="Rebuild the SQL models for a day or a range, reconcile them with the API's "
                 "answers, then publish a snapshot.")
 
