@@ -6,9 +6,12 @@ one API key and three funnels. The same arguments always write byte-identical fi
 
 Sizing: ``users`` is the number of *visitors*. A visitor arrives on some day of the range and
 comes back on later days now and then, so on average a visitor produces about
-**4.2 events plus 0.21 events per day of the range** (about 5.7 events over 7 days, 10.5 over
-30 days, 80 over a year). :func:`users_for_events` inverts that average, e.g.
-``users_for_events(1_000_000, 30)`` is about 95,000 visitors.
+**4.2 events plus 0.21 events per day of the range**, power users included (about 5.7 events
+over 7 days, 10.6 over 30 days, 82 over a year). :func:`users_for_events` inverts that
+average, e.g. ``users_for_events(1_000_000, 30)`` is about 94,000 visitors. Power users make
+about 1% of the events at that size, but more in small datasets, where the one guaranteed
+power user adds about 700 events a week: 1,000 visitors over 30 days give about 13,500
+events instead of 10,600.
 
 How the traffic is shaped (all of it vectorised with numpy; no per-event or per-session
 Python loops, so a million events take seconds):
@@ -26,6 +29,11 @@ Python loops, so a million events take seconds):
   14-day trial ends (so the funnels' 7-day window matters). Visitors who
   sign up become identified users: their events carry the identifier from the signup on, and
   they get a user row. Everyone else stays anonymous, with no user row.
+- A few *power users* (internal QA, very active customers): one per 20,000 visitors, and at
+  least one from 200 visitors and 7 days on. They arrive in the first days of the range, sign
+  up in their first session, buy, and then come back several times a day for long sessions,
+  60 to 115 events a day each (1,500 to 3,500 over 30 days; the first of them, the most
+  active, about 3,000), so paging one user's events takes more than one 1000-row page.
 """
 
 from __future__ import annotations
@@ -55,6 +63,7 @@ __all__ = [
     "GenerateSummary",
     "expected_events_per_visitor",
     "generate",
+    "power_user_count",
     "users_for_events",
 ]
 
@@ -88,6 +97,17 @@ TRIAL_DAYS = 14
 PURCHASE_AT_TRIAL_END = 0.4  # of later purchases: when the trial ends, else within days
 SIGNUP_TAIL_EVENTS = 3  # /pricing, /signup, signup
 PURCHASE_TAIL_EVENTS = 2  # /checkout, purchase
+
+# Power users: a handful of visitors with far more activity than anyone else.
+POWER_USERS_PER_VISITOR = 1 / 20_000
+POWER_MIN_VISITORS = 200  # from this many visitors and POWER_MIN_DAYS days: at least one
+POWER_MIN_DAYS = 7
+POWER_ARRIVAL_DAYS = 3  # they arrive (and sign up) within the first days of the range
+POWER_SESSIONS_PER_DAY = 4.0  # mean returning sessions per day, times the user's activity
+POWER_ACTIVITY = (0.8, 1.5)  # range of the activity factor; the first power user has the top
+POWER_MAX_SESSIONS_PER_DAY = 12
+POWER_BOUNCE_RATE = 0.05
+POWER_MORE_PAGES_P = 0.06  # about 15 pageviews a session
 
 # Monday .. Sunday: business software gets less traffic at weekends.
 WEEKDAY_WEIGHTS = (1.0, 1.05, 1.05, 1.0, 0.9, 0.55, 0.5)
@@ -284,16 +304,44 @@ class GenerateSummary:
 
 
 def expected_events_per_visitor(days: int) -> float:
-    """The mean number of events one visitor produces over a range of ``days`` days."""
-    pageviews = 1 + (1 - BOUNCE_RATE) / MORE_PAGES_P  # the MAX_PAGEVIEWS cap is rarely reached
+    """The mean number of events one visitor produces over a range of ``days`` days.
+
+    Power users count at their share of ``POWER_USERS_PER_VISITOR``; below 20,000 visitors the
+    one guaranteed power user adds more than that share (about 3,000 events over 30 days).
+    """
+    regular = _expected_events(days, power=False)
+    power = _expected_events(days, power=True)
+    return regular + POWER_USERS_PER_VISITOR * (power - regular)
+
+
+def _expected_events(days: int, *, power: bool) -> float:
+    """The mean number of events of one regular visitor, or of one power user."""
+    bounce, more_pages = ((POWER_BOUNCE_RATE, POWER_MORE_PAGES_P) if power
+                          else (BOUNCE_RATE, MORE_PAGES_P))
+    # The extra pageviews are geometric, capped so that a session has MAX_PAGEVIEWS at most.
+    pageviews = 1 + (1 - bounce) * (1 - (1 - more_pages) ** (MAX_PAGEVIEWS - 1)) / more_pages
     per_session = pageviews * (1 + CLICK_RATE + OUTBOUND_RATE)
-    # Arrival days are spread over the range, so on average (days + 1) / 2 days remain.
-    sessions = 1 + RETURN_RATE * (days + 1) / 2
+    if power:
+        # They arrive within the first days; the mean activity of many power users is the
+        # middle of the range (the first one has the top, which only matters when few).
+        remaining = days - (min(POWER_ARRIVAL_DAYS, days) - 1) / 2
+        sessions = 1 + POWER_SESSIONS_PER_DAY * sum(POWER_ACTIVITY) / 2 * remaining
+        signup_rate, purchase_rate = 1.0, 1.0
+    else:
+        # Arrival days are spread over the range, so on average (days + 1) / 2 days remain.
+        sessions = 1 + RETURN_RATE * (days + 1) / 2
+        signup_rate, purchase_rate = SIGNUP_RATE, PURCHASE_RATE
     # The tails of signup and purchase sessions; a later purchase has a session of its own
     # (counted in full, though one that falls after the range is dropped).
-    milestones = SIGNUP_RATE * (SIGNUP_TAIL_EVENTS + PURCHASE_RATE * PURCHASE_TAIL_EVENTS)
-    purchase_sessions = SIGNUP_RATE * PURCHASE_RATE * (1 - SAME_SESSION_PURCHASE)
+    milestones = signup_rate * (SIGNUP_TAIL_EVENTS + purchase_rate * PURCHASE_TAIL_EVENTS)
+    purchase_sessions = signup_rate * purchase_rate * (1 - SAME_SESSION_PURCHASE)
     return per_session * (sessions + purchase_sessions) + milestones
+
+
+def power_user_count(visitors: int, days: int) -> int:
+    """How many of ``visitors`` visitors over ``days`` days are power users."""
+    guaranteed = int(visitors >= POWER_MIN_VISITORS and days >= POWER_MIN_DAYS)
+    return max(int(visitors * POWER_USERS_PER_VISITOR), guaranteed)
 
 
 def users_for_events(events: int, days: int) -> int:
@@ -528,6 +576,7 @@ class Visitors:
     mail_domain: np.ndarray  # index into MAIL_DOMAINS
     company_size: np.ndarray  # index into COMPANY_SIZES
     has_avatar: np.ndarray  # bool
+    power: np.ndarray  # bool: a power user (signs up in the first session, returns a lot)
 
 
 @dataclass
@@ -568,7 +617,7 @@ def _simulate(rng: np.random.Generator, users: int, window: Window) -> Traffic:
 
 def _visitors(rng: np.random.Generator, n: int, window: Window) -> Visitors:
     signs_up = rng.random(n) < SIGNUP_RATE
-    return Visitors(
+    visitors = Visitors(
         location=_draw(rng, [weight for *_, weight in LOCATIONS], n),
         device=_draw(rng, [weight for *_, weight in DEVICES], n),
         arrival=_draw(rng, window.weekday_weights(), n),
@@ -582,7 +631,26 @@ def _visitors(rng: np.random.Generator, n: int, window: Window) -> Visitors:
         mail_domain=rng.integers(0, len(MAIL_DOMAINS), n),
         company_size=_draw(rng, [weight for _, weight in COMPANY_SIZES], n),
         has_avatar=rng.random(n) < 0.3,
+        power=np.zeros(n, dtype=bool),
     )
+    _make_power_users(rng, visitors, window)
+    return visitors
+
+
+def _make_power_users(rng: np.random.Generator, visitors: Visitors, window: Window) -> None:
+    """Turn a few visitors into power users: early arrivals who sign up, buy and return a lot."""
+    n = len(visitors.arrival)
+    count = power_user_count(n, window.days)
+    if count == 0:
+        return
+    chosen = rng.choice(n, size=count, replace=False)
+    activity = rng.uniform(*POWER_ACTIVITY, count)
+    activity[0] = POWER_ACTIVITY[1]
+    visitors.power[chosen] = True
+    visitors.arrival[chosen] = rng.integers(0, min(POWER_ARRIVAL_DAYS, window.days), count)
+    visitors.return_rate[chosen] = POWER_SESSIONS_PER_DAY * activity
+    visitors.signs_up[chosen] = True
+    visitors.buys[chosen] = True
 
 
 def _sessions(rng: np.random.Generator, visitors: Visitors, window: Window) -> Sessions:
@@ -592,6 +660,7 @@ def _sessions(rng: np.random.Generator, visitors: Visitors, window: Window) -> S
     # The signup happens in one of the visitor's sessions; a purchase in the same session, or
     # in a session of its own some days later (dropped if that is after the range).
     signup_row = first_row + np.floor(rng.random(len(count)) * count).astype(np.int64)
+    signup_row = np.where(visitors.power, first_row, signup_row)  # power users: right away
     same = rng.random(len(count)) < SAME_SESSION_PURCHASE
     purchase_start = start[signup_row] + _purchase_delays_ms(rng, len(count))
     later = visitors.buys & ~same & (purchase_start < window.days * DAY_MS)
@@ -620,8 +689,8 @@ def _visits(rng: np.random.Generator, visitors: Visitors,
     Returns the visitor of each session and its proposed start, in ms from the window start.
     """
     remaining = window.days - visitors.arrival
-    returns = np.minimum(rng.poisson(visitors.return_rate * remaining),
-                         MAX_SESSIONS_PER_DAY * remaining - 1)
+    per_day = np.where(visitors.power, POWER_MAX_SESSIONS_PER_DAY, MAX_SESSIONS_PER_DAY)
+    returns = np.minimum(rng.poisson(visitors.return_rate * remaining), per_day * remaining - 1)
     visitor = np.repeat(np.arange(len(returns)), 1 + returns)
     ordinal = np.arange(len(visitor)) - _segment_starts(visitor)
     day = _session_days(rng, visitor, ordinal, visitors.arrival, window)
@@ -670,8 +739,9 @@ class Items:
 
 def _session_items(rng: np.random.Generator, sessions: Sessions, visitors: Visitors) -> Items:
     n_sessions = len(sessions.visitor)
-    bounce = rng.random(n_sessions) < BOUNCE_RATE
-    extra = np.where(bounce, 0, rng.geometric(MORE_PAGES_P, n_sessions))
+    power = visitors.power[sessions.visitor]
+    bounce = rng.random(n_sessions) < np.where(power, POWER_BOUNCE_RATE, BOUNCE_RATE)
+    extra = np.where(bounce, 0, rng.geometric(np.where(power, POWER_MORE_PAGES_P, MORE_PAGES_P)))
     pageviews = np.minimum(1 + extra, MAX_PAGEVIEWS)
     pv_session = np.repeat(np.arange(n_sessions), pageviews)
     position = np.arange(len(pv_session)) - _segment_starts(pv_session)

@@ -20,8 +20,10 @@ from pipelines.reference.vemetric.generate import (
     GenerateError,
     GenerateSummary,
     generate,
+    power_user_count,
     users_for_events,
 )
+from pipelines.reference.vemetric.queries import Period, user_events
 
 START = date(2026, 2, 2)  # a Monday
 WEEK = {"users": 300, "days": 7, "seed": 11, "start": START}
@@ -31,6 +33,7 @@ NANOID = re.compile(r"[0-9A-Za-z]{21}")
 MILLIS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 THIRTY_MINUTES = timedelta(minutes=30)
+PAGE = 1000  # the API's largest page of /v1/users/events
 CHANNEL_COLUMNS = ["referrer", "referrerUrl", "referrerType", "utmSource", "utmMedium",
                    "utmCampaign", "utmContent", "utmTerm"]
 
@@ -398,6 +401,65 @@ def test_some_visitors_return_on_other_days(month):
 
 
 # ------------------------------------------------------------------------------------------
+# Power users
+
+
+def test_power_users_scale_gently_with_the_visitors():
+    assert power_user_count(199, 30) == power_user_count(10_000, 6) == 0
+    assert power_user_count(200, 7) == power_user_count(1000, 30) == 1
+    assert power_user_count(19_999, 30) == 1
+    assert power_user_count(100_000, 30) == 5
+    for visitors in (1000, 5000, 50_000, 1_000_000):
+        assert power_user_count(visitors, 30) <= visitors / 1000
+
+
+def test_a_power_user_needs_more_than_two_pages_of_events(month):
+    counts = _events_per_user(month)
+    heavy = counts.filter(pl.col("len") > PAGE)
+    assert heavy.height == power_user_count(MONTH["users"], MONTH["days"]) == 1
+    assert 2 * PAGE < heavy["len"][0] < 4 * PAGE
+    assert counts["len"][1] < PAGE / 4  # everyone else browses far less
+    assert heavy["userId"][0] in set(month.users["id"])  # identified, with a user row
+
+
+def test_a_power_user_is_there_from_a_week_and_200_visitors_on(week):
+    counts = _events_per_user(week)
+    assert counts["len"][0] > 10 * counts["len"][1]
+    assert counts["userId"][0] in set(week.users["id"])
+
+
+def test_the_power_users_sessions_keep_the_invariants(month):
+    user_id = _events_per_user(month)["userId"][0]
+    sessions = month.sessions.filter(pl.col("userId") == user_id).sort("startedAt")
+    events = month.events.filter(pl.col("userId") == user_id)
+    assert sessions.height > 100
+    assert sessions["startedAt"].dt.date().n_unique() > 20  # back on most days
+    apart = sessions["startedAt"][1:] - sessions["endedAt"][:-1]
+    assert (apart > THIRTY_MINUTES).all()
+    gaps = events.sort("createdAt").select(gap=pl.col("createdAt").diff().over("sessionId"))
+    assert gaps["gap"].drop_nulls().max() < THIRTY_MINUTES
+    assert set(events["sessionId"]) == set(sessions["id"])
+    # Signed up in the first session: identified from then on, and a customer.
+    signup = events.filter(pl.col("name") == "signup")["createdAt"][0]
+    assert signup < sessions["endedAt"][0] + timedelta(seconds=1)
+    assert (events.filter(pl.col("createdAt") >= signup)["userIdentifier"] != "").all()
+    assert events.filter(pl.col("name") == "purchase").height <= 1
+
+
+def test_the_power_users_events_fill_full_pages(month):
+    user_id = _events_per_user(month)["userId"][0]
+    total = month.events.filter(pl.col("userId") == user_id).height
+    project = load_dataset(month.out).projects[month.project["id"]]
+    period = Period(start=datetime(START.year, START.month, START.day, tzinfo=UTC), end=None,
+                    interval="daily")
+    pages = [user_events(project, period, user_id, filters=[], filters_operator="and",
+                         limit=PAGE, offset=offset) for offset in range(0, 3 * PAGE, PAGE)]
+    assert [len(page) for page in pages] == [PAGE, PAGE, total - 2 * PAGE]
+    times = [row["createdAt"] for page in pages for row in page]
+    assert times == sorted(times, reverse=True)  # latest first, no overlap between pages
+
+
+# ------------------------------------------------------------------------------------------
 # Funnels
 
 
@@ -493,6 +555,11 @@ def test_an_out_path_that_is_a_file_is_refused(tmp_path):
 # Helpers
 
 
+def _events_per_user(data: Generated) -> pl.DataFrame:
+    """userId and len (events), most events first."""
+    return data.events.group_by("userId").len().sort("len", "userId", descending=True)
+
+
 def _ordered_events(data: Generated) -> pl.DataFrame:
     return data.events.with_row_index("row").sort("sessionId", "createdAt", "row")
 
@@ -524,14 +591,20 @@ def _funnel_counts(events: pl.DataFrame, steps: list[dict]) -> list[int]:
 
 
 def _max_stage(rows: list[dict], n_steps: int) -> int:
+    """Rows sorted by time and step; from each first-step row, the steps reached in 7 days."""
     best = 0
-    for start in (r for r in rows if r["step"] == 0):
+    for index, start in enumerate(rows):
+        if start["step"] != 0:
+            continue
         stage, deadline = 1, start["createdAt"] + timedelta(days=7)
-        for row in rows:
-            in_window = start["createdAt"] <= row["createdAt"] <= deadline
-            if stage < n_steps and row["step"] == stage and in_window:
+        for row in rows[index:]:  # earlier rows at the same time are first-step rows too
+            if row["createdAt"] > deadline:
+                break
+            if stage < n_steps and row["step"] == stage:
                 stage += 1
         best = max(best, stage)
+        if best == n_steps:  # a power user has hundreds of first-step rows
+            break
     return best
 
 
