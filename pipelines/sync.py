@@ -155,14 +155,12 @@ def first_failure(result: dg.ExecuteInProcessResult) -> str:
 
 
 def _requests(result: dg.ExecuteInProcessResult) -> int:
-    """The largest ``requests_so_far`` any asset reported (one connector per in-process run)."""
+    """Requests the run made: the in-process run shares one connector across its steps, so
+    the largest ``requests_so_far`` any asset reported is the total."""
     seen = [
-        int(mat.metadata["requests_so_far"].value)
-        for mat in result.asset_materializations_for_node("raw_vemetric_users_and_events")
-        + [m for n in ("raw_vemetric__project", "raw_vemetric__funnels", "raw_vemetric__analytics",
-                       "raw_vemetric__funnel_results", "raw_vemetric__filter_values")
-           for m in result.asset_materializations_for_node(n)]
-        if "requests_so_far" in mat.metadata
+        int(event.materialization.metadata["requests_so_far"].value)
+        for event in result.get_asset_materialization_events()
+        if "requests_so_far" in event.materialization.metadata
     ]
     return max(seen, default=0)
 
