@@ -123,8 +123,9 @@ class DataStatus:
             notes.append(f"Not synced: {len(self.missing_days)} of {self.period.days} days of "
                          f"{what} ({days}); {numbers} cover the other days only.")
         if self.quarantined_rows:
-            notes.append(f"{self.quarantined_rows:,} rows of {what} failed validation and are "
-                         f"left out of {numbers}.")
+            rows = "1 row" if self.quarantined_rows == 1 else f"{self.quarantined_rows:,} rows"
+            verb = "is" if self.quarantined_rows == 1 else "are"
+            notes.append(f"{rows} of {what} failed validation and {verb} left out of {numbers}.")
         if self.last_synced_at is not None and notes:
             notes.append(f"Last sync: {self.last_synced_at:%Y-%m-%d %H:%M} UTC.")
         return notes
