@@ -158,7 +158,7 @@ def _describe(exc: ValidationError) -> str:
     """Pydantic's errors as ``field: message`` pairs, without its documentation links."""
     parts = []
     for error in exc.errors(include_url=False):
-        where = ".".join(str(p) for p in error["loc"]) or "report"
+        where = ".".join(str(p) for p in error["loc"])
         message = error["msg"].removeprefix("Value error, ")
-        parts.append(f"{where}: {message}")
+        parts.append(f"{where}: {message}" if where else message)
     return "; ".join(parts)
