@@ -142,12 +142,6 @@ vemetric_models_daily = dg.build_schedule_from_partitioned_job(
     description="Yesterday's models, every night at 02:45 UTC (after the 02:15 sync).")
 
 
-@dg.definitions
-def definitions() -> dg.Definitions:
-    return dg.Definitions(assets=ASSETS, jobs=[vemetric_models],
-                          schedules=[vemetric_models_daily])
-
-
 @dataclass(frozen=True)
 class CheckLine:
     """One reconciliation check's result, as ``funnelhouse sync`` prints it."""

@@ -1,5 +1,5 @@
 -- partition: day
--- lookback: 1
+-- (no lookback of its own: the days marts.sessions changes already include the day before)
 -- Vemetric's five metrics per UTC day and per dimension, with its breakdown rules
 -- (specs/vemetric-api.md §7.2):
 --   users       distinct users with an event in the group

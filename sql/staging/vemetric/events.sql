@@ -5,15 +5,10 @@
 -- them; `day` is the UTC day (the raw partition). Empty origin/path/hash come as null from
 -- the API and are '' here, as Vemetric stores them.
 with source as (
+    -- Already one row per event: landing names each event by a hash of all its fields and
+    -- replaces whole days in one transaction, so an event_id occurs once (no window needed,
+    -- which would cost more than the rest of the model at 10M events).
     select * from raw_vemetric.user_events
-),
-
-deduplicated as (
-    -- A day is replaced as a whole when re-synced, so an event lives in one partition only;
-    -- should two landings of a day ever overlap, the later one wins.
-    select *
-    from source
-    qualify row_number() over (partition by partition_date, event_id order by synced_at desc) = 1
 )
 
 select
@@ -30,4 +25,4 @@ select
     data                  as properties,   -- canonical JSON text of the event's customData
     occurrences,
     synced_at
-from deduplicated
+from source
