@@ -16,8 +16,9 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 import orjson
@@ -80,10 +81,6 @@ def frame_from_rows(rows: Sequence[Any], fields: Sequence[Field], where: Where) 
 
 def column_dtype(f: Field) -> pl.DataType:
     return TIMESTAMP if f.kind in ("ts", "ts_ms") else _DTYPES[f.kind]
-
-
-def empty_frame(fields: Sequence[Field]) -> pl.DataFrame:
-    return pl.DataFrame(schema={f.column: column_dtype(f) for f in fields})
 
 
 def _at(where: Where, index: int) -> str:
@@ -207,3 +204,87 @@ def replace_window(
         raise
     conn.execute("commit")
 
+
+
+# --- what every source's landing shares: the window, the result, progress, quarantine ----------
+
+@dataclass(frozen=True)
+class Window:
+    """The days a run syncs, ``first`` to ``last`` inclusive (a Dagster partition key range)."""
+
+    first: date
+    last: date
+
+    def __post_init__(self) -> None:
+        if self.last < self.first:
+            raise ValueError(f"window ends ({self.last}) before it starts ({self.first})")
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.first, time(), UTC)
+
+    @property
+    def end(self) -> datetime:
+        """Exclusive: midnight after the last day."""
+        return datetime.combine(self.last + timedelta(days=1), time(), UTC)
+
+    @property
+    def days(self) -> list[Window]:
+        count = (self.last - self.first).days + 1
+        return [type(self)(self.first + timedelta(days=i), self.first + timedelta(days=i))
+                for i in range(count)]
+
+    def params(self) -> dict[str, date]:
+        return {"first": self.first, "last": self.last}
+
+
+class Observer(Protocol):
+    """Told about rows as they are staged (for progress displays)."""
+
+    def rows(self, table: str, count: int) -> None: ...
+
+
+class Silent:
+    def rows(self, table: str, count: int) -> None:
+        pass
+
+
+@dataclass
+class Landed:
+    """What one landing call wrote: rows per table and quarantined rows per table."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    quarantined: dict[str, int] = field(default_factory=dict)
+
+
+QUARANTINE_TABLE = """table_name varchar, checks varchar, reason varchar, raw varchar,
+        date_from date, date_to date, quarantined_at timestamptz"""
+
+
+def quarantine_steps(schema: str, tables: list[str], window: Window, *, synced_at: datetime,
+                     snapshot: bool = False, scope: str = "",
+                     scope_params: dict[str, Any] | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """Replace ``schema._quarantine``'s records of ``tables`` for the window with the registered
+    ``bad`` frame (snapshot tables keep only the latest run's). ``scope`` narrows the delete
+    further (a source's site, say) with its own ``scope_params``; ``bad`` must then carry the
+    scope's columns."""
+    names = ", ".join(f"'{t}'" for t in tables)
+    dated = "" if snapshot else " and date_from >= $first and date_to <= $last"
+    params = ({} if snapshot else window.params()) | (scope_params or {})
+    return [
+        (f"delete from {schema}._quarantine where table_name in ({names}){dated}{scope}", params),
+        (f"""insert into {schema}._quarantine by name
+             select *, $first as date_from, $last as date_to, $at as quarantined_at from bad""",
+         {**window.params(), "at": synced_at}),
+    ]
+
+
+def quarantined_rows(conn: duckdb.DuckDBPyConnection, schema: str, table: str, window: Window,
+                     *, snapshot: bool, scope: str = "",
+                     scope_params: dict[str, Any] | None = None):
+    """The quarantine records of ``table`` for exactly this window's ranges (a polars frame)."""
+    dated = "" if snapshot else " and date_from >= $first and date_to <= $last"
+    params = {"t": table} | ({} if snapshot else window.params()) | (scope_params or {})
+    return conn.execute(
+        f"select checks, reason, raw from {schema}._quarantine where table_name = $t{dated}{scope}"
+        " order by checks, raw", params).pl()

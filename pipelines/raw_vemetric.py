@@ -36,18 +36,20 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
 import polars as pl
 
-from pipelines import warehouse
+from pipelines import landing, warehouse
 from pipelines.connectors.vemetric import date_range
 from pipelines.landing import (
+    QUARANTINE_TABLE,
     Field,
+    Landed,
+    Observer,
     MalformedAnswer,
     Stage,
     column_dtype,
@@ -125,8 +127,7 @@ TABLES: dict[str, str] = {
         period_from timestamptz, period_to timestamptz, synced_at timestamptz""",
     "filter_values": """date_from date, date_to date, field varchar, position integer,
         value varchar, synced_at timestamptz""",
-    "_quarantine": """table_name varchar, checks varchar, reason varchar, raw varchar,
-        date_from date, date_to date, quarantined_at timestamptz""",
+    "_quarantine": QUARANTINE_TABLE,
 }
 
 
@@ -145,57 +146,15 @@ class Connector(Protocol):
                            fields: list[str]) -> Iterator[dict[str, list[str]]]: ...
 
 
-@dataclass(frozen=True)
-class Window:
+class Window(landing.Window):
     """The days a run syncs, ``first`` to ``last`` inclusive (a Dagster partition key range)."""
-
-    first: date
-    last: date
-
-    def __post_init__(self) -> None:
-        if self.last < self.first:
-            raise ValueError(f"window ends ({self.last}) before it starts ({self.first})")
-
-    @property
-    def start(self) -> datetime:
-        return datetime.combine(self.first, time(), UTC)
-
-    @property
-    def end(self) -> datetime:
-        """Exclusive: midnight after the last day."""
-        return datetime.combine(self.last + timedelta(days=1), time(), UTC)
-
-    @property
-    def days(self) -> list[Window]:
-        count = (self.last - self.first).days + 1
-        return [Window(self.first + timedelta(days=i), self.first + timedelta(days=i))
-                for i in range(count)]
 
     def date_range(self) -> list[str]:
         """The API ``dateRange`` covering whole days (the connector's one definition)."""
         return date_range(self.first, self.last)
 
-    def params(self) -> dict[str, date]:
-        return {"first": self.first, "last": self.last}
 
-
-class Observer(Protocol):
-    """Told about rows as they are staged (for progress displays)."""
-
-    def rows(self, table: str, count: int) -> None: ...
-
-
-class _Silent:
-    def rows(self, table: str, count: int) -> None:
-        pass
-
-
-@dataclass
-class Landed:
-    """What one landing call wrote: rows per table and quarantined rows per table."""
-
-    rows: dict[str, int] = field(default_factory=dict)
-    quarantined: dict[str, int] = field(default_factory=dict)
+_Silent = landing.Silent
 
 
 def ensure_schema(conn) -> None:
@@ -537,29 +496,16 @@ def _land_ranges(table: str, good: pl.DataFrame, bad: pl.DataFrame, path: str | 
 
 def _quarantine_steps(tables: list[str], window: Window, *, synced_at: datetime,
                       snapshot: bool = False) -> list[tuple[str, dict[str, Any]]]:
-    """Replace the quarantine records of ``tables`` for the window with the registered ``bad``
-    frame (snapshot tables keep only the latest run's)."""
-    names = ", ".join(f"'{t}'" for t in tables)
-    scope = "" if snapshot else " and date_from >= $first and date_to <= $last"
-    return [
-        (f"delete from {SCHEMA}._quarantine where table_name in ({names}){scope}",
-         {} if snapshot else window.params()),
-        (f"""insert into {SCHEMA}._quarantine by name
-             select *, $first as date_from, $last as date_to, $at as quarantined_at from bad""",
-         {**window.params(), "at": synced_at}),
-    ]
+    return landing.quarantine_steps(SCHEMA, tables, window, synced_at=synced_at,
+                                    snapshot=snapshot)
 
 
 def quarantined(path: str | Path | None, table: str, window: Window) -> pl.DataFrame:
     """The quarantine records of ``table`` for exactly this window's ranges."""
-    scope = "" if table in ("project", "funnels") else \
-        " and date_from >= $first and date_to <= $last"
-    params = {} if not scope else window.params()
     with warehouse.writer(path) as conn:
         ensure_schema(conn)
-        return conn.execute(
-            f"select checks, reason, raw from {SCHEMA}._quarantine where table_name = $t{scope}"
-            " order by checks, raw", {"t": table, **params}).pl()
+        return landing.quarantined_rows(conn, SCHEMA, table, window,
+                                        snapshot=table in ("project", "funnels"))
 
 
 def _schema(fields: Iterable[Field]) -> dict[str, pl.DataType]:

@@ -158,12 +158,16 @@ MODELS: dict[str, type[pa.DataFrameModel]] = {
 _WINDOWED = {"users": ("last_seen_at",), "user_events": ("created_at",)}
 
 
-def schema_for(table: str, window: tuple[datetime, datetime] | None = None) -> pa.DataFrameSchema:
-    """The table's schema, with the run's time window added where rows carry event times."""
-    schema = MODELS[table].to_schema()
+def schema_for(table: str, window: tuple[datetime, datetime] | None = None, *,
+               models: Mapping[str, type[pa.DataFrameModel]] = MODELS,
+               windowed: Mapping[str, tuple[str, ...]] = _WINDOWED) -> pa.DataFrameSchema:
+    """The table's schema, with the run's time window added where rows carry event times.
+
+    ``models`` and ``windowed`` name a source's tables (Vemetric's by default)."""
+    schema = models[table].to_schema()
     if window is not None:
         start, end = window
-        for column in _WINDOWED.get(table, ()):
+        for column in windowed.get(table, ()):
             checks = [*schema.columns[column].checks, pa.Check.ge(start), pa.Check.lt(end)]
             schema = schema.update_column(column, checks=checks)
     return schema
@@ -174,14 +178,17 @@ def split_valid(
     frame: pl.DataFrame,
     api_names: Mapping[str, str],
     window: tuple[datetime, datetime] | None = None,
+    *,
+    models: Mapping[str, type[pa.DataFrameModel]] = MODELS,
+    windowed: Mapping[str, tuple[str, ...]] = _WINDOWED,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """``(rows that pass, quarantine records)`` for ``frame`` validated as ``table``.
 
     Only the model's columns are validated; other columns of ``frame`` (such as the range a row
     belongs to) are carried along. ``api_names`` maps columns back to the API's field names for
-    the quarantined row's JSON.
+    the quarantined row's JSON. ``models``/``windowed`` select another source's models.
     """
-    schema = schema_for(table, window)
+    schema = schema_for(table, window, models=models, windowed=windowed)
     missing = [c for c in schema.columns if c not in frame.columns]
     if missing:
         raise ValidationFailed(f"{table}: frame has no column(s) {missing}")

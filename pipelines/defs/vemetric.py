@@ -46,10 +46,14 @@ def check_spec(table: str) -> dg.AssetCheckSpec:
 
 def check_result(warehouse: Warehouse, table: str, window: raw.Window) -> dg.AssetCheckResult:
     """Pass when nothing was quarantined; else name the failed checks and show a few rows."""
-    records = raw.quarantined(warehouse.resolved(), table, window)
+    return quarantine_result(KEYS[table], raw.quarantined(warehouse.resolved(), table, window))
+
+
+def quarantine_result(key: dg.AssetKey, records) -> dg.AssetCheckResult:
+    """The ``no_quarantined_rows`` result of any source's table from its quarantine records."""
     checks = sorted({c for text in records["checks"] for c in text.split(",")})
     return dg.AssetCheckResult(
-        asset_key=KEYS[table], check_name=CHECK, passed=records.height == 0,
+        asset_key=key, check_name=CHECK, passed=records.height == 0,
         severity=dg.AssetCheckSeverity.ERROR,
         description=None if not checks else f"{records.height} row(s) quarantined: failed "
         + ", ".join(checks),
