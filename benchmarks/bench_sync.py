@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -37,47 +38,14 @@ from pathlib import Path
 import polars as pl
 import psutil
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _measure import ROOT, SEED, START, PeakRss, Server, dataset  # noqa: E402
 
 from pipelines.connectors.planning import VemetricShape, pages, vemetric_requests  # noqa: E402
 from pipelines.connectors.vemetric import FIELD_TOKENS, VemetricConnector  # noqa: E402
 from pipelines.raw_vemetric import METRICS, Window, analytics_groupings  # noqa: E402
-from pipelines.reference.vemetric.generate import generate, users_for_events  # noqa: E402
-
-START = date(2026, 1, 1)
-SEED = 7
-
-
-def dataset(data: Path, events: int, days: int) -> Path:
-    out = data / f"vemetric-{events}-{days}d"
-    if not (out / "fixture.json").exists():
-        summary = generate(out, users=users_for_events(events, days), days=days, seed=SEED,
-                           start=START)
-        print(summary.describe(), file=sys.stderr)
-    return out
-
-
-class Server:
-    """``funnelhouse serve vemetric`` in a child process, rate limit lifted."""
-
-    def __init__(self, data: Path) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "pipelines.cli", "serve", "vemetric", "--data", str(data),
-             "--port", "0", "--rate-limit", str(10**9)],
-            cwd=ROOT, stdout=subprocess.PIPE, text=True)
-        line = self.process.stdout.readline().strip()
-        if not line.startswith("listening on "):
-            self.process.kill()
-            raise RuntimeError(f"reference server did not start: {line!r}")
-        self.url = line.removeprefix("listening on ")
-
-    def __enter__(self) -> Server:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
 
 
 def run_sync(url: str, key: str, window: Window, workdir: Path) -> dict:
@@ -96,36 +64,11 @@ def run_sync(url: str, key: str, window: Window, workdir: Path) -> dict:
     peak.stop()
     if child.returncode != 0:
         raise RuntimeError(f"sync failed: {err.strip().splitlines()[-1:]}")
-    requests = int(out.strip().splitlines()[-1].split()[0].replace(",", ""))
+    made = re.search(r"^([\d,]+) requests; snapshot", out, re.MULTILINE)
+    if made is None:
+        raise RuntimeError(f"no request count in the sync's output: {out[-500:]!r}")
+    requests = int(made.group(1).replace(",", ""))
     return {"seconds": seconds, "peak_rss_mb": peak.mb, "requests": requests}
-
-
-class PeakRss:
-    """Samples a process's RSS every 50 ms until stopped (its children included)."""
-
-    def __init__(self, pid: int) -> None:
-        self.process = psutil.Process(pid)
-        self.peak = 0
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self._sample, daemon=True)
-        self.thread.start()
-
-    def _sample(self) -> None:
-        while not self.done.wait(0.05):
-            try:
-                rss = self.process.memory_info().rss + sum(
-                    c.memory_info().rss for c in self.process.children(recursive=True))
-            except psutil.Error:
-                return
-            self.peak = max(self.peak, rss)
-
-    def stop(self) -> None:
-        self.done.set()
-        self.thread.join()
-
-    @property
-    def mb(self) -> float:
-        return self.peak / 2**20
 
 
 def bare_loop(url: str, key: str, window: Window, funnel_ids: list[str],
