@@ -40,6 +40,8 @@ class SmtpResource(dg.ConfigurableResource):
     password: str = Field(default="", description="Set with dg.EnvVar('FUNNELHOUSE_SMTP_PASSWORD')")
     sender: str = Field(description='From address, e.g. "funnelhouse <reports@example.com>"')
     attempts: int = Field(default=5, description="Tries per email, the first included")
+    ca_file: str = Field(default="", description="CA bundle for a relay with a private "
+                                                "certificate; empty for the system's")
 
     def settings(self) -> SmtpSettings:
         if self.security not in DEFAULT_PORTS:
@@ -47,7 +49,8 @@ class SmtpResource(dg.ConfigurableResource):
                              f"not {self.security!r}")
         return SmtpSettings(host=self.host, port=self.port or None, security=self.security,
                             user=self.user or None, password=self.password or None,
-                            sender=self.sender, attempts=self.attempts)
+                            sender=self.sender, attempts=self.attempts,
+                            ca_file=self.ca_file or None)
 
 
 def as_of(context: dg.AssetExecutionContext) -> datetime:
