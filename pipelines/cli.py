@@ -29,9 +29,27 @@ class ReferenceApi(str, Enum):
 
 
 class SyncedApi(str, Enum):
-    """APIs ``sync`` and ``plan`` can read (EngageTrack's landing is not built yet)."""
+    """APIs ``sync`` and ``plan`` can read."""
 
     vemetric = "vemetric"
+    engagetrack = "engagetrack"
+
+
+BASE_URL_HELP = "API root (default $VEMETRIC_BASE_URL or $ENGAGETRACK_BASE_URL, else the real API)."
+OrgOption = Annotated[
+    Optional[str],
+    typer.Option("--org", help="EngageTrack organization id (default $ENGAGETRACK_ORG_ID)."),
+]
+SiteOption = Annotated[
+    Optional[str],
+    typer.Option("--site", help="EngageTrack site id (default $ENGAGETRACK_SITE_ID, else the "
+                                "organization's only site)."),
+]
+
+
+def engagetrack_only(api: SyncedApi, org: str | None, site: str | None) -> None:
+    if api is not SyncedApi.engagetrack and (org or site):
+        raise fail("--org and --site apply to engagetrack only")
 
 
 def fail(message: str) -> typer.Exit:
@@ -159,27 +177,28 @@ def sync(
     api: Annotated[SyncedApi, typer.Argument(help="Which API to sync.")],
     date_from: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (UTC).")],
     date_to: Annotated[str, typer.Option("--to", help="Last day, YYYY-MM-DD, inclusive.")],
-    base_url: Annotated[
-        Optional[str],
-        typer.Option(help="API root (default $VEMETRIC_BASE_URL, else the real API)."),
-    ] = None,
+    base_url: Annotated[Optional[str], typer.Option(help=BASE_URL_HELP)] = None,
     warehouse: Annotated[
         Optional[Path],
         typer.Option(help="Warehouse file (default $FUNNELHOUSE_WAREHOUSE or .funnelhouse/)."),
     ] = None,
+    org: OrgOption = None,
+    site: SiteOption = None,
 ) -> None:
-    """Sync a date range into the warehouse (key from $VEMETRIC_API_KEY), then publish a
-    read-only snapshot: funnelhouse sync vemetric --from 2026-01-01 --to 2026-01-31"""
+    """Sync a date range into the warehouse (key from $VEMETRIC_API_KEY or
+    $ENGAGETRACK_API_KEY), then publish a read-only snapshot:
+    funnelhouse sync vemetric --from 2026-01-01 --to 2026-01-31"""
     from rich.console import Console
 
     from pipelines.sync import RichProgress, SyncError, run_sync
 
+    engagetrack_only(api, org, site)
     first, last = parse_day(date_from, "--from"), parse_day(date_to, "--to")
     console = Console(stderr=True)
     try:
         with RichProgress(console) as display:
             result = run_sync(first, last, base_url=base_url, warehouse_path=warehouse,
-                              observer=display)
+                              observer=display, api=api.value, org_id=org, site_id=site)
     except SyncError as exc:
         raise fail(str(exc)) from exc
     print_sync_summary(result)
@@ -190,7 +209,7 @@ def print_sync_summary(result) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    typer.echo(f"Synced vemetric {result.first} .. {result.last} into raw_vemetric:")
+    typer.echo(f"Synced {result.api} {result.first} .. {result.last} into {result.schema}:")
     table = Table()
     table.add_column("table")
     table.add_column("rows", justify="right")
@@ -207,16 +226,30 @@ def plan(
     api: Annotated[SyncedApi, typer.Argument(help="Which API's sync to plan.")],
     date_from: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (UTC).")],
     date_to: Annotated[str, typer.Option("--to", help="Last day, YYYY-MM-DD, inclusive.")],
-    base_url: Annotated[
-        Optional[str],
-        typer.Option(help="API root (default $VEMETRIC_BASE_URL, else the real API)."),
-    ] = None,
+    base_url: Annotated[Optional[str], typer.Option(help=BASE_URL_HELP)] = None,
+    org: OrgOption = None,
+    site: SiteOption = None,
 ) -> None:
     """Show the requests a sync of the range would make and how long the rate limit makes it
-    take (two cheap calls; key from $VEMETRIC_API_KEY)."""
+    take (a few cheap calls; key from $VEMETRIC_API_KEY or $ENGAGETRACK_API_KEY)."""
+    from pipelines.connectors.errors import ConnectorError
+
+    engagetrack_only(api, org, site)
+    first, last = parse_day(date_from, "--from"), parse_day(date_to, "--to")
+    if last < first:
+        raise fail(f"--to {last} is before --from {first}")
+    try:
+        if api is SyncedApi.engagetrack:
+            typer.echo(plan_engagetrack_text(first, last, base_url, org, site))
+        else:
+            typer.echo(plan_vemetric_text(first, last, base_url))
+    except ConnectorError as exc:
+        raise fail(str(exc)) from exc
+
+
+def plan_vemetric_text(first: date, last: date, base_url: str | None) -> str:
     import os
 
-    from pipelines.connectors.errors import ConnectorError
     from pipelines.connectors.planning import plan_vemetric
     from pipelines.connectors.vemetric import (
         DEFAULT_BASE_URL,
@@ -224,15 +257,36 @@ def plan(
         api_key_from_env,
     )
 
-    first, last = parse_day(date_from, "--from"), parse_day(date_to, "--to")
-    if last < first:
-        raise fail(f"--to {last} is before --from {first}")
     url = base_url or os.environ.get("VEMETRIC_BASE_URL") or DEFAULT_BASE_URL
-    try:
-        with VemetricConnector.connect(url, api_key_from_env()) as connector:
-            typer.echo(plan_vemetric(connector, first, last).describe())
-    except ConnectorError as exc:
-        raise fail(str(exc)) from exc
+    with VemetricConnector.connect(url, api_key_from_env()) as connector:
+        return plan_vemetric(connector, first, last).describe()
+
+
+def plan_engagetrack_text(first: date, last: date, base_url: str | None, org: str | None,
+                          site: str | None) -> str:
+    import os
+
+    from pipelines.connectors.engagetrack import (
+        DEFAULT_BASE_URL,
+        EngageTrackConnector,
+        api_key_from_env,
+    )
+    from pipelines.connectors.planning_engagetrack import plan_engagetrack
+    from pipelines.defs.resources import EngageTrackApi
+
+    url = base_url or os.environ.get("ENGAGETRACK_BASE_URL") or DEFAULT_BASE_URL
+    org = org or os.environ.get("ENGAGETRACK_ORG_ID", "").strip()
+    if not org:
+        raise fail("no EngageTrack organization: pass --org or set ENGAGETRACK_ORG_ID")
+    key = api_key_from_env()
+    chooser = EngageTrackApi(base_url=url, api_key=key, org_id=org,
+                             site_id=site or os.environ.get("ENGAGETRACK_SITE_ID", "").strip())
+    with EngageTrackConnector.connect(url, key, org) as connector:
+        try:
+            site_id = chooser.site(connector.sites())
+        except ValueError as exc:
+            raise fail(str(exc)) from exc
+        return plan_engagetrack(connector, site_id, first, last).describe()
 
 
 @app.command()

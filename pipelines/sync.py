@@ -1,8 +1,10 @@
-"""``funnelhouse sync``: run the Dagster job ``vemetric_sync`` in-process over a date range.
+"""``funnelhouse sync``: run an API's sync job (``vemetric_sync``, ``engagetrack_sync``)
+in-process over a date range.
 
 The run is the same job ``dagster dev`` and the schedule run (same assets, checks and
 single-run backfill over the partition key range); only the executor differs (in-process).
-The API key never passes through here: the resource reads ``VEMETRIC_API_KEY`` through
+The API key never passes through here: the resource reads ``VEMETRIC_API_KEY`` (or
+``ENGAGETRACK_API_KEY``) through
 ``dg.EnvVar`` at launch, so it appears in no run config, event log or file.
 
     result = run_sync(date(2026, 1, 1), date(2026, 1, 31), base_url="http://127.0.0.1:8000")
@@ -48,6 +50,8 @@ class SyncResult:
     run_id: str
     # Models hook (issue 5): each reconciliation check's result, from pipelines.defs.models.
     checks: list = field(default_factory=list)
+    api: str = "vemetric"
+    schema: str = "raw_vemetric"
 
 
 def run_sync(
@@ -59,29 +63,33 @@ def run_sync(
     observer: progress.SyncObserver | None = None,
     instance: dg.DagsterInstance | None = None,
     vemetric: Any = None,
+    api: str = "vemetric",
+    engagetrack: Any = None,
+    org_id: str | None = None,
+    site_id: str | None = None,
 ) -> SyncResult:
-    """Sync ``first``..``last`` (inclusive days) into the warehouse and publish a snapshot.
+    """Sync ``first``..``last`` (inclusive days) of ``api`` into the warehouse, build the models
+    and publish a snapshot.
 
-    ``vemetric`` replaces the API resource (tests hand in one whose connector is a fake);
-    otherwise the key comes from ``$VEMETRIC_API_KEY`` and the URL from ``base_url``,
-    ``$VEMETRIC_BASE_URL`` or the real API. Raises :class:`SyncError` with the first failure.
+    ``vemetric`` / ``engagetrack`` replace the API resource (tests hand in one whose connector
+    retries faster or is a fake); otherwise the key comes from ``$VEMETRIC_API_KEY`` or
+    ``$ENGAGETRACK_API_KEY`` and the URL from ``base_url``, ``$<API>_BASE_URL`` or the real API.
+    EngageTrack also needs the organization (``org_id`` or ``$ENGAGETRACK_ORG_ID``) and reads
+    the site from ``site_id`` or ``$ENGAGETRACK_SITE_ID`` (else the organization's only site).
+    Raises :class:`SyncError` with the first failure.
     """
-    from pipelines.defs import vemetric as defs_vemetric
-    from pipelines.defs.resources import VemetricApi, Warehouse
+    from pipelines.defs.resources import Warehouse
+    from pipelines.defs.vemetric import START_DATE
 
-    _check_range(first, last, date.fromisoformat(defs_vemetric.START_DATE))
-    if vemetric is None:
-        if not os.environ.get(API_KEY_ENV, "").strip():
-            raise SyncError(f"{API_KEY_ENV} is not set: export a Vemetric API key")
-        url = base_url or os.environ.get("VEMETRIC_BASE_URL") or DEFAULT_BASE_URL
-        vemetric = VemetricApi(base_url=url, api_key=dg.EnvVar(API_KEY_ENV))
+    _check_range(first, last, date.fromisoformat(START_DATE))
+    source = _source(api, base_url=base_url, vemetric=vemetric, engagetrack=engagetrack,
+                     org_id=org_id, site_id=site_id)
     path = Path(warehouse_path) if warehouse_path else warehouse.default_path()
     definitions = dg.Definitions(
-        assets=defs_vemetric.ASSETS,
-        jobs=[defs_vemetric.vemetric_sync],
-        resources={"vemetric": vemetric, "warehouse": Warehouse(path=str(path))},
+        assets=source.assets, jobs=[source.job],
+        resources={source.resource_key: source.resource, "warehouse": Warehouse(path=str(path))},
     )
-    job = definitions.resolve_job_def("vemetric_sync")
+    job = definitions.resolve_job_def(source.job.name)
     tags = {RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()}
     with progress.observing(observer or progress.Silent()), _instance(instance) as dagster:
         result = job.execute_in_process(run_config=QUIET, instance=dagster, tags=tags,
@@ -89,9 +97,86 @@ def run_sync(
     if not result.success:
         raise SyncError(first_failure(result))
     checks = _build_models(first, last, path, instance)
-    window = raw_vemetric.Window(first, last)
-    return SyncResult(first, last, window_rows(path, window), _requests(result),
-                      warehouse.current_snapshot(path), result.run_id, checks)
+    rows = source.rows(path, first, last, result)
+    return SyncResult(first, last, rows, _requests(result), warehouse.current_snapshot(path),
+                      result.run_id, checks, api=source.name, schema=source.schema)
+
+
+@dataclass(frozen=True)
+class _Source:
+    """What ``run_sync`` needs to know of one API: its assets, job, resource and row counts."""
+
+    name: str
+    schema: str
+    resource_key: str
+    resource: Any
+    assets: list
+    job: Any
+    rows: Any  # (path, first, last, run result) -> rows per raw table for the window
+
+
+SYNCED_APIS = ("vemetric", "engagetrack")
+
+
+def _source(api: str, *, base_url: str | None, vemetric: Any, engagetrack: Any,
+            org_id: str | None, site_id: str | None) -> _Source:
+    if api == "vemetric":
+        return _vemetric_source(base_url, vemetric)
+    if api == "engagetrack":
+        return _engagetrack_source(base_url, engagetrack, org_id, site_id)
+    raise SyncError(f"cannot sync {api!r}: expected one of {', '.join(SYNCED_APIS)}")
+
+
+def _vemetric_source(base_url: str | None, resource: Any) -> _Source:
+    from pipelines.defs import vemetric as defs_vemetric
+    from pipelines.defs.resources import VemetricApi
+
+    if resource is None:
+        if not os.environ.get(API_KEY_ENV, "").strip():
+            raise SyncError(f"{API_KEY_ENV} is not set: export a Vemetric API key")
+        url = base_url or os.environ.get("VEMETRIC_BASE_URL") or DEFAULT_BASE_URL
+        resource = VemetricApi(base_url=url, api_key=dg.EnvVar(API_KEY_ENV))
+
+    def rows(path, first, last, result) -> dict[str, int]:
+        return window_rows(path, raw_vemetric.Window(first, last))
+
+    return _Source("vemetric", raw_vemetric.SCHEMA, "vemetric", resource, defs_vemetric.ASSETS,
+                   defs_vemetric.vemetric_sync, rows)
+
+
+def _engagetrack_source(base_url: str | None, resource: Any, org_id: str | None,
+                        site_id: str | None) -> _Source:
+    from pipelines import raw_engagetrack
+    from pipelines.connectors import engagetrack as connector
+    from pipelines.defs import engagetrack as defs_engagetrack
+    from pipelines.defs.resources import EngageTrackApi
+
+    if resource is None:
+        if not os.environ.get(connector.API_KEY_ENV, "").strip():
+            raise SyncError(f"{connector.API_KEY_ENV} is not set: export an EngageTrack API key")
+        org = org_id or os.environ.get("ENGAGETRACK_ORG_ID", "").strip()
+        if not org:
+            raise SyncError("no EngageTrack organization: pass --org or set ENGAGETRACK_ORG_ID")
+        url = base_url or os.environ.get("ENGAGETRACK_BASE_URL") or connector.DEFAULT_BASE_URL
+        site = site_id or os.environ.get("ENGAGETRACK_SITE_ID", "").strip()
+        resource = EngageTrackApi(base_url=url, api_key=dg.EnvVar(connector.API_KEY_ENV),
+                                  org_id=org, site_id=site)
+
+    def rows(path, first, last, result) -> dict[str, int]:
+        window = raw_engagetrack.Window(first, last)
+        return raw_engagetrack.window_rows(path, window, _synced_site(result))
+
+    return _Source("engagetrack", raw_engagetrack.SCHEMA, "engagetrack", resource,
+                   defs_engagetrack.ASSETS, defs_engagetrack.engagetrack_sync, rows)
+
+
+def _synced_site(result: dg.ExecuteInProcessResult) -> str:
+    """The site the run synced, as its assets recorded it."""
+    for event in result.get_asset_materialization_events():
+        site = event.materialization.metadata.get("site")
+        if site is not None:
+            return str(site.value)
+    raise SyncError("the run recorded no site")
 
 
 def _build_models(first: date, last: date, path: Path, instance) -> list:

@@ -121,6 +121,7 @@ class SyncPlan:
     rate_limit: int  # requests per window
     window_seconds: float = WINDOW_SECONDS
     assumptions: tuple[str, ...] = ()
+    title: str = "Vemetric sync"
 
     @property
     def requests(self) -> int:
@@ -138,7 +139,7 @@ class SyncPlan:
     def describe(self) -> str:
         """A few lines for the terminal: one per group, the total, the time, the assumptions."""
         width = max(len(g.name) for g in self.groups)
-        lines = [f"Vemetric sync {self.first} .. {self.last}"]
+        lines = [f"{self.title} {self.first} .. {self.last}"]
         for group in self.groups:
             bound = f" (at most {group.most:,})" if group.most != group.count else ""
             lines.append(f"  {group.name:<{width}}  {group.count:>8,}{bound}  {group.endpoint}")

@@ -1,0 +1,107 @@
+"""How many requests an EngageTrack sync makes, and how long the rate limit makes it take.
+
+:func:`engagetrack_requests` is the one list of the calls a sync of one site and date range
+makes (``pipelines.defs.engagetrack`` issues exactly these); :func:`plan_engagetrack` fills in
+the numbers with three cheap calls (the organization's sites, the range's stats, the funnels)
+and returns the same :class:`~pipelines.connectors.planning.SyncPlan` as Vemetric's plan.
+
+    plan = plan_engagetrack(connector, "site_1", date(2026, 1, 1), date(2026, 1, 31))
+    print(plan.describe())
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from pipelines.connectors.engagetrack import MAX_PAGE_SIZE, EngageTrackConnector
+from pipelines.connectors.planning import RequestGroup, SyncPlan
+
+__all__ = ["EngageTrackShape", "engagetrack_requests", "plan_engagetrack", "pages"]
+
+DEFAULT_RATE_LIMIT = 600  # EngageTrack: 600 analytics requests per minute per key
+BREAKDOWN_CALLS = 8  # pages, sources, channels, devices x3, locations x2
+PREFLIGHT_READS = 6  # sites + one read per other scope
+WRITE_PROBES = 3
+
+
+def pages(rows: int, limit: int) -> int:
+    """Requests to list ``rows`` items with page-number paging and a total (at least one)."""
+    return max(1, -(-rows // limit))
+
+
+@dataclass(frozen=True)
+class EngageTrackShape:
+    """What a sync's request count depends on, for one site and range."""
+
+    days: int
+    visitors: int  # visitors with events in the range
+    funnels: int
+    page_size: int = MAX_PAGE_SIZE
+
+    @property
+    def ranges(self) -> int:
+        """Ranges asked for per day-level figure: the window, and each day when it has several."""
+        return 1 + (self.days if self.days > 1 else 0)
+
+
+def engagetrack_requests(shape: EngageTrackShape, *, visitor_pages_most: int | None = None,
+                         timeline_most: int | None = None) -> list[RequestGroup]:
+    """The calls an EngageTrack sync of one site and range makes, in the order it makes them."""
+    limit = shape.page_size
+    listing = pages(shape.visitors, limit)
+    site = "/organizations/{orgId}/sites/{siteId}"
+
+    def exact(name: str, endpoint: str, count: int, note: str = "") -> RequestGroup:
+        return RequestGroup(name, endpoint, count, count, note)
+
+    return [
+        exact("preflight reads", f"GET {site}/...", PREFLIGHT_READS, "one per read scope"),
+        exact("preflight write probes", f"PATCH/POST {site}/...", WRITE_PROBES,
+              "invalid bodies: nothing changes"),
+        exact("sites", "GET /organizations/{orgId}/sites", 1),
+        exact("goals, funnels, annotations", f"GET {site}/...", 3),
+        RequestGroup("visitors", f"GET {site}/visitors", listing,
+                     max(listing, visitor_pages_most or listing),
+                     f"{shape.visitors} visitors in the range, most recent first"),
+        RequestGroup("timelines", f"GET {site}/visitors/{{id}}/timeline", shape.visitors,
+                     max(shape.visitors, timeline_most or shape.visitors),
+                     "one listing per visitor, more pages only past the page size"),
+        exact("stats", f"GET {site}/analytics/stats", shape.ranges, "the range and each day"),
+        exact("revenue", f"GET {site}/analytics/revenue", 1),
+        exact("breakdowns", f"GET {site}/analytics/...", BREAKDOWN_CALLS,
+              "5 breakdowns, 8 dimensions"),
+        exact("goal stats", f"GET {site}/goals/stats", 1),
+        exact("funnel analyses", f"GET {site}/funnels/{{id}}/analyze",
+              shape.funnels * shape.ranges, "per funnel: the range and each day"),
+    ]  # fmt: skip
+
+
+def plan_engagetrack(connector: EngageTrackConnector, site_id: str, date_from: date,
+                     date_to: date, *, rate_limit: int | None = None) -> SyncPlan:
+    """Plan a sync of one site over ``date_from``..``date_to`` (whole UTC days)."""
+    if date_to < date_from:
+        raise ValueError(f"range ends ({date_to}) before it starts ({date_from})")
+    stats = connector.site_stats(site_id, first=date_from, last=date_to)
+    funnels = connector.funnels(site_id)
+    events = int(stats["pageviews"]) + int(stats["events"])
+    shape = EngageTrackShape(days=(date_to - date_from).days + 1, visitors=int(stats["visitors"]),
+                             funnels=len(funnels), page_size=connector.page_size)
+    groups = engagetrack_requests(shape, timeline_most=shape.visitors + events // shape.page_size)
+    seen = connector.stats.last_rate_limit
+    return SyncPlan(
+        first=date_from, last=date_to, groups=tuple(groups),
+        rate_limit=rate_limit or (seen.limit if seen is not None else DEFAULT_RATE_LIMIT),
+        assumptions=_assumptions(shape, events),
+        title=f"EngageTrack sync of {site_id}",
+    )
+
+
+def _assumptions(shape: EngageTrackShape, events: int) -> tuple[str, ...]:
+    notes = [f"every breakdown has at most {shape.page_size} values in the range",
+             "the visitor listing reaches back past the range's start within the pages that "
+             "list its visitors (visitors seen only later add pages)"]
+    if events >= shape.page_size:
+        notes.insert(0, f"no visitor has {shape.page_size} or more events in the range "
+                        f"({events:,} events in all; each such visitor adds pages)")
+    return tuple(notes)
