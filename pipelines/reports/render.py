@@ -31,7 +31,6 @@ __all__ = ["RenderedReport", "content_id", "environment", "format_change", "form
 
 NO_DATA = "no data"
 NOT_APPLICABLE = "\u2013"
-TEMPLATES = {"weekly": "weekly", "funnel": "funnel"}
 # css-inline must not fetch anything: the templates carry all their CSS in <style>.
 _INLINER = css_inline.CSSInliner(load_remote_stylesheets=False, keep_at_rules=True,
                                  keep_style_tags=False)
@@ -159,7 +158,7 @@ def render(report: WeeklyReport | FunnelReport) -> RenderedReport:
     images = {content_id(chart): chart for chart in report.charts}
     by_cid = {chart.name: f"cid:{cid}" for cid, chart in images.items()}
     embedded = {chart.name: _data_uri(chart) for chart in report.charts}
-    template = TEMPLATES[report.kind]
+    template = report.kind   # reports/<kind>.html.j2 and reports/<kind>.txt.j2
     html = _ENV.get_template(f"{template}.html.j2")
     subject = f"{report.header.title} \u2014 {report.header.period.label()}"
     return RenderedReport(

@@ -32,7 +32,8 @@ GENERATED = datetime(2026, 2, 16, 6, 0, tzinfo=UTC)
 
 def status(period: Period, missing: tuple[date, ...] = (), quarantined: int = 0) -> DataStatus:
     synced = tuple(d for d in period.dates() if d not in missing)
-    return DataStatus(period, synced, missing, quarantined, datetime(2026, 2, 16, 2, 15, tzinfo=UTC))
+    return DataStatus(period, synced, missing, quarantined,
+                      datetime(2026, 2, 16, 2, 15, tzinfo=UTC))
 
 
 def header(name: str, title: str, *, missing: tuple[date, ...] = (),
@@ -45,7 +46,8 @@ def header(name: str, title: str, *, missing: tuple[date, ...] = (),
     )
 
 
-def weekly_report(*, missing: tuple[date, ...] = (), title: str = "Weekly overview") -> WeeklyReport:
+def weekly_report(*, missing: tuple[date, ...] = (),
+                  title: str = "Weekly overview") -> WeeklyReport:
     days = pl.DataFrame({"day": [d.strftime("%a") for d in PERIOD.dates()],
                          "users": [120, 135, 150, 142, 128, 60, 55],
                          "previous": [110, 120, 160, 130, 125, 70, 50]})

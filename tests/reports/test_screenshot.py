@@ -38,7 +38,8 @@ window.addEventListener("load", function () {
     canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
     var g = canvas.getContext("2d"); g.drawImage(img, 0, 0);
     var data = g.getImageData(0, 0, canvas.width, canvas.height).data, colours = {};
-    for (var i = 0; i < data.length; i += 4 * 31) colours[data[i] + "," + data[i + 1] + "," + data[i + 2]] = 1;
+    for (var i = 0; i < data.length; i += 4 * 31)
+      colours[data[i] + "," + data[i + 1] + "," + data[i + 2]] = 1;
     var box = img.getBoundingClientRect();
     return {complete: img.complete, natural: [img.naturalWidth, img.naturalHeight],
             shown: [Math.round(box.width), Math.round(box.height)],
