@@ -148,7 +148,7 @@ class ReportHeader:
     def notices(self) -> list[str]:
         notes = self.status.notices()
         if self.previous_status is not None and not self.status.empty:
-            notes += self.previous_status.notices("the previous period", "the comparison")
+            notes += self.previous_status.notices("the previous period", "the comparison numbers")
         return notes
 
 
