@@ -297,13 +297,17 @@ def demo(
     users: Annotated[int, typer.Option(min=1, help="Visitors to generate.")] = 400,
     days: Annotated[int, typer.Option(min=1, max=365, help="Days of traffic, ending --end.")] = 14,
     seed: Annotated[int, typer.Option(help="Generator seed.")] = 7,
-    end: Annotated[str, typer.Option(help="Last day of the dataset, YYYY-MM-DD.")] = "2026-02-17",
+    end: Annotated[str, typer.Option(help="Last day of the dataset, YYYY-MM-DD.")] = "2026-02-15",
 ) -> None:
-    """Run the main job end to end on embedded defaults: generate data, serve the reference
-    Vemetric API, sync it into DuckDB through the Dagster job, and print the summary."""
+    """Run the main job end to end on embedded defaults.
+
+    Generates data, serves the reference Vemetric API, syncs it into DuckDB through the Dagster
+    job (models and reconciliation included), writes the weekly report and prints the summary.
+    """
     from rich.console import Console
 
     from pipelines.demo import DemoSettings, run_demo
+    from pipelines.reports.runner import REPORT_ERRORS
     from pipelines.sync import RichProgress, SyncError
 
     settings = DemoSettings(workdir=workdir, users=users, days=days, seed=seed,
@@ -312,9 +316,13 @@ def demo(
     try:
         with RichProgress(console) as display:
             result = run_demo(settings, observer=display, say=console.print)
-    except SyncError as exc:
+    except (SyncError, *REPORT_ERRORS) as exc:
         raise fail(str(exc)) from exc
     print_sync_summary(result.sync)
+    for notice in result.report.notices:
+        typer.echo(f"report notice: {notice}")
+    typer.echo(f"Weekly report ({result.report.period.first} .. {result.report.period.last}): "
+               f"{result.report.path.resolve()}")
 
 
 @app.command()

@@ -1,9 +1,12 @@
-"""The main job on embedded defaults: generated data → reference API → sync → warehouse.
+"""The main job on embedded defaults: generated data → reference API → sync → DuckDB →
+models → report.
 
 ``funnelhouse demo`` (and ``./dev demo``) runs it end to end on one machine with no
 configuration: it generates a small deterministic Vemetric dataset, serves it with the
 reference server on a free port of 127.0.0.1, syncs the whole range into a DuckDB warehouse
-through the same Dagster job a schedule runs, and publishes the read-only snapshot.
+through the same Dagster job a schedule runs (which also rebuilds the SQL models, reconciles
+them with the API's own aggregates and publishes the read-only snapshot), and writes the
+weekly report as an HTML file.
 
 The dataset's API key is handed to the sync through ``$VEMETRIC_API_KEY`` in this process
 only, exactly as a real deployment passes it; it is never printed or written anywhere but the
@@ -17,7 +20,7 @@ import os
 import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from pipelines.connectors.vemetric import API_KEY_ENV
@@ -34,7 +37,9 @@ class DemoSettings:
     users: int = 400
     days: int = 14
     seed: int = 7
-    end: date = date(2026, 2, 17)
+    # A Sunday: the 14 days are two whole weeks, so the weekly report (last week against the
+    # week before) has every day it needs.
+    end: date = date(2026, 2, 15)
     rate_limit: int = DEMO_RATE_LIMIT
 
     @property
@@ -48,6 +53,15 @@ class DemoSettings:
     @property
     def warehouse_path(self) -> Path:
         return self.workdir / "warehouse.duckdb"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.workdir / "reports"
+
+    @property
+    def report_time(self) -> datetime:
+        """When the demo's weekly report "runs": 07:00 UTC the day after the data ends."""
+        return datetime.combine(self.end + timedelta(days=1), time(7), UTC)
 
 
 def dataset_key(dataset_dir: Path) -> str:
@@ -85,25 +99,33 @@ class DemoResult:
     settings: DemoSettings
     generated: object  # GenerateSummary
     sync: object  # SyncResult
+    report: object  # ReportResult
 
 
 def run_demo(settings: DemoSettings, observer=None, say=print) -> DemoResult:
-    """Generate, serve, sync; ``say`` reports each stage in a line, ``observer`` the sync."""
+    """Generate, serve, sync (models included), report; ``say`` reports each stage in a line,
+    ``observer`` follows the sync."""
     from pipelines.reference.serving import ServerThread
     from pipelines.reference.vemetric.app import create_app
     from pipelines.reference.vemetric.dataset import load_dataset
+    from pipelines.reports.config import load_reports
+    from pipelines.reports.runner import make_report
     from pipelines.sync import run_sync
 
-    say(f"1/3 generating {settings.users} visitors over {settings.days} days "
+    say(f"1/4 generating {settings.users} visitors over {settings.days} days "
         f"({settings.start} .. {settings.end}) into {settings.dataset_dir}")
     generated = prepare(settings)
     say(f"    {generated.events:,} events, {generated.sessions:,} sessions, "
         f"{generated.users:,} identified users")
     app = create_app(load_dataset(settings.dataset_dir), rate_limit=settings.rate_limit)
     with ServerThread(app) as server, api_key_in_environment(dataset_key(settings.dataset_dir)):
-        say(f"2/3 reference Vemetric API listening on {server.url} "
+        say(f"2/4 reference Vemetric API listening on {server.url} "
             f"(rate limit {settings.rate_limit}/min; the real API allows 100)")
-        say(f"3/3 syncing {settings.start} .. {settings.end} into {settings.warehouse_path}")
+        say(f"3/4 syncing {settings.start} .. {settings.end} into {settings.warehouse_path}, "
+            "then building the models and reconciling them with the API")
         synced = run_sync(settings.start, settings.end, base_url=server.url,
                           warehouse_path=settings.warehouse_path, observer=observer)
-    return DemoResult(settings, generated, synced)
+    say(f"4/4 rendering the weekly report as of {settings.report_time:%Y-%m-%d %H:%M} UTC")
+    report = make_report(load_reports()["weekly"], as_of=settings.report_time,
+                         warehouse_path=settings.warehouse_path, out_dir=settings.reports_dir)
+    return DemoResult(settings, generated, synced, report)
