@@ -1,0 +1,353 @@
+"""One benchmark run: funnelhouse vs dlt vs the bare loop vs DuckDB's ceiling (issue 7).
+
+    .venv/bin/python benchmarks/run.py                        # 100,000 and 1,000,000 events, 3 runs
+    .venv/bin/python benchmarks/run.py --quick                # 1,000 events, 1 run: a smoke test
+    .venv/bin/python benchmarks/run.py --sizes 10000,100000 --runs 5 --json out.json
+
+For each size a Vemetric dataset is generated (cached under --data) over 30 days and served by
+the reference API in its own process with the rate limit lifted. Then, run after run, each
+step runs in its own child process (so one step's memory never counts in another's):
+
+  funnelhouse    the sync's users + events landing (``land_users_and_events``, what the asset
+                 ``raw_vemetric_users_and_events`` runs): users list, each user's events,
+                 typed, validated, landed in a DuckDB warehouse
+  dlt-parquet    dlt's rest_api source on the same endpoints, parquet loader files
+  dlt-default    the same with dlt's default loader (insert statements)
+  bare-loop      the same requests with bodies thrown away (what the server allows)
+  duckdb-load    the same event rows, already in memory, in one CREATE TABLE AS (what DuckDB
+                 allows)
+  models         the marts rebuilt whole on the funnelhouse warehouse (``models.build``)
+  report         the weekly report rendered to HTML from the built warehouse
+
+and prints one table: per size and step the median, min and max over the runs of wall time,
+events per second and peak RSS, the requests made, funnelhouse's throughput and peak RSS
+divided by the step's, and each step's wall time at the largest size divided by the smallest.
+Wall time is the child's timed work (interpreter start and imports excluded, for every step
+alike); peak RSS is the child process's, sampled every 50 ms. Not a test: nothing here asserts
+a speed; the goals are printed with the measured figure beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _measure import (  # noqa: E402
+    DAYS,
+    DEFAULT_DATA,
+    Sample,
+    Server,
+    api_key,
+    child_result,
+    dataset,
+    run_child,
+    spread,
+    window_days,
+)
+
+STEPS = {
+    "funnelhouse": "funnelhouse sync (users + events)",
+    "dlt-parquet": "dlt rest_api, parquet loader",
+    "dlt-default": "dlt rest_api, default loader",
+    "bare-loop": "bare fetch loop (server ceiling)",
+    "duckdb-load": "DuckDB load from memory (ceiling)",
+    "models": "rebuild marts (build --full)",
+    "report": "render weekly report",
+}
+SYNC_PEERS = ("dlt-parquet", "dlt-default", "bare-loop", "duckdb-load")
+DEFAULT_SIZES = (100_000, 1_000_000)
+# One small size: the quick run exists so the benchmark never rots, and its cost is the
+# children's start-up, not the data (the size-growth column is tested on its own).
+QUICK_SIZES = (1_000,)
+# The weekly report "as run" on the Monday after the dataset's fourth week: it covers
+# 2026-01-19..25, inside every generated dataset (30 days from 2026-01-01).
+REPORT_AS_OF = datetime(2026, 1, 26, 7, 0, tzinfo=UTC)
+GOALS = {"vs_dlt": 6.0, "vs_bare": 0.8, "growth": 12.0}
+
+
+# --- children: one step each, printing its timed section as JSON -------------------------------
+
+def child_funnelhouse(data: Path, url: str, work: Path, first: date, last: date) -> None:
+    from pipelines.connectors.vemetric import VemetricConnector
+    from pipelines.raw_vemetric import Window, land_users_and_events
+
+    work.mkdir(parents=True, exist_ok=True)
+    began = time.perf_counter()
+    with VemetricConnector.connect(url, api_key(data)) as api:
+        land_users_and_events(api, work / "w.duckdb", Window(first, last), datetime.now(UTC))
+        requests = api.stats.requests
+    seconds = time.perf_counter() - began
+    child_result(seconds, landed_events(work / "w.duckdb"), requests)
+
+
+def landed_events(path: Path) -> int:
+    """Events in the warehouse: identical events in one second share a row (occurrences)."""
+    import duckdb
+
+    with duckdb.connect(str(path), read_only=True) as conn:
+        return int(conn.execute(
+            "select coalesce(sum(occurrences), 0) from raw_vemetric.user_events").fetchone()[0])
+
+
+def child_dlt(file_format: str) -> Callable[..., None]:
+    def run(data: Path, url: str, work: Path, first: date, last: date) -> None:
+        from dlt_peer import run_dlt
+
+        began = time.perf_counter()
+        events, requests = run_dlt(url, api_key(data), first, last, work, file_format)
+        child_result(time.perf_counter() - began, events, requests)
+    return run
+
+
+def child_bare_loop(data: Path, url: str, work: Path, first: date, last: date) -> None:
+    from bare import fetch_loop
+
+    began = time.perf_counter()
+    events, requests = fetch_loop(url, api_key(data), first, last)
+    child_result(time.perf_counter() - began, events, requests)
+
+
+def child_duckdb_load(data: Path, url: str, work: Path, first: date, last: date) -> None:
+    from bare import duckdb_load, events_frame
+
+    import pyarrow  # noqa: F401  (DuckDB reads polars through arrow: loaded before the clock)
+
+    frame = events_frame(data, first, last)  # "already in memory": not part of the timing
+    work.mkdir(parents=True, exist_ok=True)
+    seconds, rows = duckdb_load(frame, work / "ceiling.duckdb")
+    child_result(seconds, rows, None)
+
+
+def child_models(data: Path, url: str, work: Path, first: date, last: date) -> None:
+    """Rebuild the marts on a copy of this run's funnelhouse warehouse (plus the project and
+    funnels, which the models read), then publish the snapshot the report opens."""
+    from pipelines import models, warehouse
+    from pipelines.connectors.vemetric import VemetricConnector
+    from pipelines.raw_vemetric import Window, land_funnels, land_project
+
+    path = work / "w.duckdb"
+    work.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(work.parent / work.name.replace("models", "funnelhouse") / "w.duckdb", path)
+    with VemetricConnector.connect(url, api_key(data)) as api:
+        for land in (land_project, land_funnels):
+            land(api, path, Window(first, last), datetime.now(UTC))
+    began = time.perf_counter()
+    models.build(path, full=True)
+    seconds = time.perf_counter() - began
+    warehouse.publish_snapshot(path)
+    child_result(seconds, landed_events(path), None)
+
+
+def child_report(data: Path, url: str, work: Path, first: date, last: date) -> None:
+    from pipelines.reports.config import load_reports
+    from pipelines.reports.runner import make_report
+
+    built = work.parent / work.name.replace("report", "models") / "w.duckdb"
+    config = load_reports()["weekly"]
+    began = time.perf_counter()
+    result = make_report(config, as_of=REPORT_AS_OF, warehouse_path=built, out_dir=work)
+    seconds = time.perf_counter() - began
+    if result.path is None or not result.path.stat().st_size:
+        raise SystemExit("the report wrote no file")
+    child_result(seconds, landed_events(built), None)
+
+
+CHILDREN: dict[str, Callable[..., None]] = {
+    "funnelhouse": child_funnelhouse,
+    "dlt-parquet": child_dlt("parquet"),
+    "dlt-default": child_dlt("default"),
+    "bare-loop": child_bare_loop,
+    "duckdb-load": child_duckdb_load,
+    "models": child_models,
+    "report": child_report,
+}
+
+
+# --- the parent: sizes x runs x steps ---------------------------------------------------------
+
+@dataclass
+class Measured:
+    size: int
+    step: str
+    samples: list[Sample]
+
+
+def measure_size(size: int, runs: int, data_dir: Path, say: Callable[[str], None]) -> list[Measured]:
+    """Every step ``runs`` times on one dataset, steps interleaved run by run so that a slow
+    spell of the machine spreads over all of them instead of hitting one."""
+    path = dataset(data_dir, size)
+    first, last = window_days()
+    measured = {step: Measured(size, step, []) for step in STEPS}
+    with Server(path) as server, tempfile.TemporaryDirectory(prefix="funnelhouse-bench-") as tmp:
+        for run in range(runs):
+            for step in STEPS:
+                work = Path(tmp) / f"{run}-{step}"
+                sample = run_child([__file__, "--child", step, "--data", str(path),
+                                    "--url", server.url, "--work", str(work),
+                                    "--first", str(first), "--last", str(last)],
+                                   env={"RUNTIME__DLTHUB_TELEMETRY": "false"})
+                measured[step].samples.append(sample)
+                say(f"{size:>9,} events  run {run + 1}/{runs}  {step:<12} {sample.seconds:8.2f} s "
+                    f"{sample.rows:>9,} rows  {sample.peak_rss_mb:7.0f} MB")
+                if step.startswith("dlt"):
+                    shutil.rmtree(work, ignore_errors=True)  # dlt's files are not needed again
+    return list(measured.values())
+
+
+def rates(m: Measured) -> list[float]:
+    return [s.rows / s.seconds if s.seconds > 0 else float("inf") for s in m.samples]
+
+
+def paired(a: list[float], b: list[float]) -> list[float]:
+    """Run-by-run ratios a[i] / b[i] (runs are interleaved, so run i of each step met the
+    same machine)."""
+    return [x / y for x, y in zip(a, b) if y]
+
+
+def fmt(values: list[float], digits: int = 2) -> str:
+    if not values:
+        return "—"
+    s = spread(values)
+    return f"{s.median:,.{digits}f} [{s.low:,.{digits}f}–{s.high:,.{digits}f}]"
+
+
+def table(results: list[Measured]) -> list[str]:
+    """The one table (markdown), a row per (size, step)."""
+    sizes = sorted({m.size for m in results})
+    by = {(m.size, m.step): m for m in results}
+    lines = [
+        "| events | step | wall s | events/s | peak RSS MB | requests | funnelhouse ÷ step, "
+        "events/s | funnelhouse ÷ step, peak RSS | wall ÷ smallest size |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for size in sizes:
+        fh = by[(size, "funnelhouse")]
+        for step, label in STEPS.items():
+            m = by[(size, step)]
+            requests = {s.requests for s in m.samples if s.requests is not None}
+            peers = step in SYNC_PEERS
+            lines.append("| " + " | ".join([
+                f"{m.samples[0].rows:,}",
+                label,
+                fmt([s.seconds for s in m.samples]),
+                fmt(rates(m), 0),
+                fmt([s.peak_rss_mb for s in m.samples], 0),
+                ", ".join(f"{r:,}" for r in sorted(requests)) or "—",
+                fmt(paired(rates(fh), rates(m))) if peers else "—",
+                fmt(paired([s.peak_rss_mb for s in fh.samples],
+                           [s.peak_rss_mb for s in m.samples])) if peers else "—",
+                fmt(growth(by, size, step, sizes)) if size != sizes[0] else "—",
+            ]) + " |")
+    return lines
+
+
+def growth(by: dict, size: int, step: str, sizes: list[int]) -> list[float]:
+    return paired([s.seconds for s in by[(size, step)].samples],
+                  [s.seconds for s in by[(sizes[0], step)].samples])
+
+
+def goal_lines(results: list[Measured]) -> list[str]:
+    """Each goal of issue 7 with the measured median beside it, at the largest size."""
+    sizes = sorted({m.size for m in results})
+    by = {(m.size, m.step): m for m in results}
+    top = sizes[-1]
+    fh = by[(top, "funnelhouse")]
+    vs_dlt = spread(paired(rates(fh), rates(by[(top, "dlt-parquet")]))).median
+    rss = spread(paired([s.peak_rss_mb for s in fh.samples],
+                        [s.peak_rss_mb for s in by[(top, "dlt-parquet")].samples])).median
+    vs_bare = spread(paired(rates(fh), rates(by[(top, "bare-loop")]))).median
+    lines = [
+        f"goal: funnelhouse >= {GOALS['vs_dlt']:g}x dlt (parquet) in events/s at {top:,}: "
+        f"{vs_dlt:.2f}x -> {'met' if vs_dlt >= GOALS['vs_dlt'] else 'MISSED'}",
+        f"goal: funnelhouse peak RSS below dlt (parquet): ratio {rss:.2f} -> "
+        f"{'met' if rss < 1 else 'MISSED'}",
+        f"goal: funnelhouse >= {GOALS['vs_bare']:g} of the bare loop: {vs_bare:.2f} -> "
+        f"{'met' if vs_bare >= GOALS['vs_bare'] else 'MISSED'}",
+    ]
+    if len(sizes) > 1:
+        cost = spread(growth(by, top, "funnelhouse", sizes)).median
+        events = by[(top, "funnelhouse")].samples[0].rows / by[(sizes[0], "funnelhouse")].samples[0].rows
+        lines.append(f"goal: funnelhouse wall time from {sizes[0]:,} to {top:,} events (x{events:.1f} "
+                     f"events) within {GOALS['growth']:g}x: {cost:.2f}x -> "
+                     f"{'met' if cost <= GOALS['growth'] else 'MISSED'}")
+    return lines
+
+
+def machine() -> str:
+    import psutil
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        names = [ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                 if ln.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return (f"{cpu}, {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
+            f"{platform.system()} {platform.release()}, Python {platform.python_version()}")
+
+
+def parse_sizes(text: str) -> list[int]:
+    try:
+        sizes = sorted({int(part.replace("_", "")) for part in text.split(",") if part.strip()})
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected comma-separated event counts, got {text!r}") \
+            from exc
+    if not sizes or sizes[0] < 100:
+        raise argparse.ArgumentTypeError(f"sizes must be at least 100 events, got {text!r}")
+    return sizes
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help=f"size {','.join(map(str, QUICK_SIZES))} and 1 run (a smoke test; "
+                             "its figures are not medians)")
+    parser.add_argument("--runs", type=int, default=None, help="runs per step (default 3)")
+    parser.add_argument("--sizes", type=parse_sizes, default=None,
+                        help="comma-separated event counts (default 100000,1000000)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="dataset cache")
+    parser.add_argument("--json", type=Path, help="also write every sample here")
+    parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--first", type=date.fromisoformat, help=argparse.SUPPRESS)
+    parser.add_argument("--last", type=date.fromisoformat, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        CHILDREN[args.child](args.data, args.url, args.work, args.first, args.last)
+        return
+    runs = args.runs or (1 if args.quick else 3)
+    if runs < 1:
+        parser.error("--runs must be at least 1")
+    sizes = args.sizes or list(QUICK_SIZES if args.quick else DEFAULT_SIZES)
+    began, load = time.perf_counter(), os.getloadavg()[0]
+    say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    results = [m for size in sizes for m in measure_size(size, runs, args.data, say)]
+    print(f"funnelhouse benchmark: {runs} run(s) per figure (median [min–max]), "
+          f"{DAYS}-day Vemetric datasets, reference API on 127.0.0.1 with the rate limit lifted")
+    print(f"machine: {machine()}; load average (1 min) {load:.1f} at the start, "
+          f"{os.getloadavg()[0]:.1f} at the end\n")
+    print("\n".join(table(results)))
+    print()
+    print("\n".join(goal_lines(results)))
+    print(f"\ntotal benchmark time {time.perf_counter() - began:.0f} s")
+    if args.json:
+        args.json.write_text(json.dumps([{**asdict(m)} for m in results], indent=2))
+
+
+if __name__ == "__main__":
+    main()
