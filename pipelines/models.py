@@ -57,7 +57,7 @@ __all__ = [
 ]
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
-RAW_SCHEMAS = ("raw_vemetric",)
+RAW_SCHEMAS = ("raw_vemetric", "raw_engagetrack")
 STATE = "_models.state"
 # Raw tables whose synced_at tells which days changed, and the column(s) naming those days.
 RAW_DAYS = {
@@ -65,6 +65,10 @@ RAW_DAYS = {
     "raw_vemetric.users": "partition_date",
     "raw_vemetric.analytics": None,        # ranges: date_from..date_to
     "raw_vemetric.funnel_results": None,
+    "raw_engagetrack.timeline_events": "partition_date",
+    "raw_engagetrack.visitors": "partition_date",
+    "raw_engagetrack.stats": None,
+    "raw_engagetrack.funnel_analyses": None,
 }
 _TABLE_REF = re.compile(r"\b((?:raw|stg)_[a-z0-9_]+|marts)\.([a-z_][a-z0-9_]*)\b")
 _HEADER = re.compile(r"^--\s*(partition|lookback|param|materialized):\s*(.+?)\s*$", re.M)
@@ -227,13 +231,15 @@ def _statements(text: str) -> list[str]:
 
 
 def _ensure_state(conn: duckdb.DuckDBPyConnection) -> None:
-    from pipelines import raw_vemetric
+    from pipelines import raw_engagetrack, raw_vemetric
 
-    raw_vemetric.ensure_schema(conn)  # views over raw tables compile on an empty warehouse
+    # Views over raw tables compile on an empty warehouse, and on one only one source syncs.
+    raw_vemetric.ensure_schema(conn)
+    raw_engagetrack.ensure_schema(conn)
     conn.execute("create schema if not exists _models")
     conn.execute(f"""create table if not exists {STATE} (
         model varchar primary key, digest varchar, watermark timestamptz, built_at timestamptz)""")
-    for schema in ("stg_vemetric", "marts"):
+    for schema in ("stg_vemetric", "stg_engagetrack", "marts"):
         conn.execute(f"create schema if not exists {schema}")
 
 

@@ -96,7 +96,9 @@ def run_sync(
                                         raise_on_error=False)
     if not result.success:
         raise SyncError(first_failure(result))
-    checks = _build_models(first, last, path, instance)
+    # The models job reconciles every source; the summary shows the synced API's checks.
+    checks = [c for c in _build_models(first, last, path, instance)
+              if _is_engagetrack_check(c.name) == (source.name == "engagetrack")]
     rows = source.rows(path, first, last, result)
     return SyncResult(first, last, rows, _requests(result), warehouse.current_snapshot(path),
                       result.run_id, checks, api=source.name, schema=source.schema)
@@ -116,6 +118,10 @@ class _Source:
 
 
 SYNCED_APIS = ("vemetric", "engagetrack")
+
+
+def _is_engagetrack_check(name: str) -> bool:
+    return " reconcile_engagetrack_" in name
 
 
 def _source(api: str, *, base_url: str | None, vemetric: Any, engagetrack: Any,

@@ -72,12 +72,15 @@ def test_models_are_discovered_in_dependency_order_with_what_they_read():
     by_name = {m.name: m for m in found}
     assert set(names) == {"stg_vemetric.events", "stg_vemetric.users", "stg_vemetric.funnel_steps",
                           "stg_vemetric.synced_days", "marts.events", "marts.users",
-                          "marts.sessions", "marts.daily_metrics", "marts.funnel_steps"}
+                          "marts.sessions", "marts.daily_metrics", "marts.funnel_steps",
+                          "stg_engagetrack.events", "stg_engagetrack.users",
+                          "stg_engagetrack.synced_days", "stg_engagetrack.funnel_analyses"}
     assert by_name["marts.sessions"].reads == {"marts.events", "marts.users"}
-    assert by_name["marts.events"].reads == {"stg_vemetric.events"}
+    assert by_name["marts.events"].reads == {"stg_vemetric.events", "stg_engagetrack.events"}
     assert by_name["stg_vemetric.events"].reads == {"raw_vemetric.user_events"}
     assert by_name["marts.funnel_steps"].reads == {
-        "raw_vemetric.funnel_results", "stg_vemetric.funnel_steps", "marts.events"}
+        "raw_vemetric.funnel_results", "stg_vemetric.funnel_steps", "marts.events",
+        "stg_engagetrack.funnel_analyses"}
     for model in found:
         assert all(names.index(r) < names.index(model.name) for r in model.reads if r in names)
     assert (by_name["marts.sessions"].partition, by_name["marts.sessions"].lookback) == ("day", 1)

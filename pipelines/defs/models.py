@@ -24,7 +24,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from pipelines import models, reconcile
+from pipelines import models, reconcile, reconcile_engagetrack
 from pipelines.defs.resources import POOL, Warehouse
 from pipelines.defs.vemetric import daily, single_run, window_of
 
@@ -34,6 +34,8 @@ GROUP = "models"
 CHECKED = {
     "marts.daily_metrics": [f for f in reconcile.FAMILIES if f != "funnels"],
     "marts.funnel_steps": ["funnels"],
+    # EngageTrack: the visitors' timelines against the API's own figures
+    "stg_engagetrack.events": [f"engagetrack_{f}" for f in reconcile_engagetrack.FAMILIES],
 }
 
 
@@ -83,8 +85,11 @@ def check_results(warehouse: Warehouse, table: str, first: date,
                   last: date) -> list[dg.AssetCheckResult]:
     """One result per family checked on ``table``, for the ranges inside first..last."""
     with warehouse.connection() as conn:
-        kinds = ("funnel",) if CHECKED[table] == ["funnels"] else ("analytics",)
-        outcomes = reconcile.reconcile(conn, first, last, kinds)
+        if table.startswith("stg_engagetrack."):
+            outcomes = reconcile_engagetrack.reconcile(conn, first, last)
+        else:
+            kinds = ("funnel",) if CHECKED[table] == ["funnels"] else ("analytics",)
+            outcomes = reconcile.reconcile(conn, first, last, kinds)
     return [family_result(table, family, [o for o in outcomes if o.family == family])
             for family in CHECKED[table]]
 

@@ -14,6 +14,8 @@
 --   median/p90_seconds_to_convert  seconds from the chain's first step to this one
 -- and per (funnel, range), repeated on each row: active_users (distinct users with any event
 -- in the range), funnel_conversion_rate (last step / first), active_user_conversion_rate.
+-- EngageTrack's funnels are not rebuilt here: their rows are the API's own analysis
+-- (stg_engagetrack.funnel_analyses), for the ranges the sync asked about.
 with recursive ranges as (
     select distinct date_from, date_to
     from raw_vemetric.funnel_results
@@ -166,3 +168,11 @@ select
     coalesce(round(100.0 * last_users / nullif(active_users, 0), 2), 0)
                                                                        as active_user_conversion_rate
 from compared
+union all
+select
+    funnel_id, funnel_name, date_from, date_to, step_index, step_id, step_name, users,
+    conversion_from_previous, conversion_from_first, dropoff, dropoff_rate,
+    median_seconds_to_convert, p90_seconds_to_convert, active_users, funnel_conversion_rate,
+    active_user_conversion_rate
+from stg_engagetrack.funnel_analyses
+where date_to >= $first and date_from <= $last
