@@ -256,6 +256,11 @@ def test_the_job_lands_the_window_and_publishes_a_snapshot(clean, landed):
     assert tables(path) == tables(landed)
     with duckdb.connect(str(result.snapshot), read_only=True) as snap:
         assert snap.execute("select count(*) from raw_engagetrack.timeline_events").fetchone() == (16,)
+        assert snap.execute("select count(*) from marts.events").fetchone() == (16,)
+    # the models job reconciled the timelines with the API's figures; only EngageTrack's show
+    assert [(c.name, c.passed) for c in result.checks] == [
+        (f"stg_engagetrack/events reconcile_engagetrack_{f}", True)
+        for f in ("stats", "breakdowns", "revenue", "goals", "funnels")]
 
 
 @pytest.mark.parametrize(("key", "message"), [
