@@ -84,10 +84,19 @@ def connect(http, key: str = "sync", **options) -> EngageTrackConnector:
     return EngageTrackConnector.connect(BASE, KEYS[key], ORG, http=http, policy=QUICK, **options)
 
 
+@pytest.fixture(scope="module")
+def landed_once(tiny, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("landed") / "wh.duckdb"
+    with TestClient(create_app(tiny)) as http:
+        land_all(connect(http), path)
+    return path
+
+
 @pytest.fixture
-def landed(http, tmp_path) -> Path:
+def landed(landed_once, tmp_path) -> Path:
+    """The window landed once, copied for each test (which may change it)."""
     path = tmp_path / "wh.duckdb"
-    land_all(connect(http), path)
+    path.write_bytes(landed_once.read_bytes())
     return path
 
 
