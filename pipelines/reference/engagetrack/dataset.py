@@ -68,10 +68,25 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
 import polars as pl
 
-from pipelines.reference.clock import parse_utc
+from pipelines.reference.fixture_fields import ABSENT as _ABSENT
+from pipelines.reference.fixture_fields import Bad as _Bad
+from pipelines.reference.fixture_fields import FieldError as _Where
+from pipelines.reference.fixture_fields import as_list as _list
+from pipelines.reference.fixture_fields import as_object as _object
+from pipelines.reference.fixture_fields import canonical_json as canonical_json
+from pipelines.reference.fixture_fields import distinct_json_objects, distinct_timestamps
+from pipelines.reference.fixture_fields import flag_default_false as _flag
+from pipelines.reference.fixture_fields import get as _get
+from pipelines.reference.fixture_fields import identifier as _id
+from pipelines.reference.fixture_fields import json_object as _json_object
+from pipelines.reference.fixture_fields import json_rows, read_json
+from pipelines.reference.fixture_fields import nullable_string as _nullable
+from pipelines.reference.fixture_fields import nullable_timestamp as _nullable_timestamp
+from pipelines.reference.fixture_fields import shown as _shown
+from pipelines.reference.fixture_fields import string as _string
+from pipelines.reference.fixture_fields import timestamp as _timestamp
 
 __all__ = [
     "ApiKey", "Dataset", "DatasetError", "EVENT_SCHEMA", "EVENT_TYPES", "KEY_PATTERN",
@@ -171,60 +186,7 @@ class Dataset:
     organizations: dict[str, Organization]
 
 
-# --- field converters ------------------------------------------------------------------------
-
-_ABSENT: Any = object()
-
-
-class _Bad(Exception):
-    """One value failed; the caller says where."""
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _id(value: Any) -> str:
-    if isinstance(value, str) and value:
-        return value
-    raise _Bad("required field is missing" if value is _ABSENT else
-               f"expected a non-empty string, got {_shown(value)}")
-
-
-def _string(value: Any) -> str:
-    if value is _ABSENT or value is None:
-        return ""
-    if not isinstance(value, str):
-        raise _Bad(f"expected a string, got {_shown(value)}")
-    return value
-
-
-def _nullable(value: Any) -> str | None:
-    return None if value is _ABSENT or value is None else _string(value)
-
-
-def _flag(value: Any) -> bool:
-    if value is _ABSENT:
-        return False
-    if not isinstance(value, bool):
-        raise _Bad(f"expected true or false, got {_shown(value)}")
-    return value
-
-
-def _timestamp(value: Any) -> datetime:
-    if value is _ABSENT:
-        raise _Bad("required field is missing")
-    if isinstance(value, str):
-        try:
-            return parse_utc(value)
-        except ValueError:
-            pass
-    raise _Bad(f"expected an ISO-8601 timestamp, got {_shown(value)}")
-
-
-def _nullable_timestamp(value: Any) -> datetime | None:
-    return None if value is _ABSENT or value is None else _timestamp(value)
+# --- field converters (the shared ones are in pipelines/reference/fixture_fields.py) ---------
 
 
 def _day(value: Any) -> str:
@@ -253,18 +215,6 @@ def _money(value: Any) -> float:
     return float(value)
 
 
-def _json_object(value: Any) -> str:
-    if value is _ABSENT or value is None:
-        return "{}"
-    if not isinstance(value, dict):
-        raise _Bad(f"expected a JSON object, got {_shown(value)}")
-    return canonical_json(value)
-
-
-def canonical_json(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-
-
 def _defaulted(name: str) -> Callable[[Any], str]:
     def convert(value: Any) -> str:
         return DEFAULTS[name] if value is _ABSENT or value is None else _string(value)
@@ -286,35 +236,6 @@ VISITOR_FIELDS: dict[str, Callable[[Any], Any]] = {
     "avatar_url": _nullable, "external_id": _nullable,
 }  # fmt: skip
 assert list(EVENT_FIELDS) == list(EVENT_SCHEMA) and list(VISITOR_FIELDS) == list(VISITOR_SCHEMA)
-
-
-class _Where(Exception):
-    """A field failed at ``where`` (a path inside the organization)."""
-
-    def __init__(self, where: str, message: str):
-        super().__init__(f"{where}: {message}")
-        self.where, self.message = where, message
-
-
-def _get(raw: dict[str, Any], name: str, convert: Callable[[Any], Any], where: str = "") -> Any:
-    try:
-        return convert(raw.get(name, _ABSENT))
-    except _Bad as exc:
-        raise _Where(f"{where}{name}", str(exc)) from None
-
-
-def _list(value: Any, where: str, default_empty: bool = True) -> list[Any]:
-    if value is _ABSENT and default_empty:
-        return []
-    if not isinstance(value, list):
-        raise _Where(where, f"expected a list, got {_shown(None if value is _ABSENT else value)}")
-    return value
-
-
-def _object(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _Where(where, f"expected an object, got {_shown(value)}")
-    return value
 
 
 def _unique(items: list[dict[str, Any]], where: str) -> None:
@@ -340,20 +261,10 @@ def load_dataset(path: Path) -> Dataset:
         if not fixture.is_file():
             raise DatasetError(f"dataset {path.name}: missing fixture.json")
         rows = _parquet_rows(path)
-        return _build(_read_json(fixture, path.name), path.name, rows)
+        return _build(read_json(fixture, path.name, DatasetError), path.name, rows)
     if not path.is_file():
         raise DatasetError(f"dataset {path}: no such file or directory")
-    return _build(_read_json(path, path.name), path.name, None)
-
-
-def _read_json(path: Path, label: str) -> dict[str, Any]:
-    try:
-        document = orjson.loads(path.read_bytes())
-    except orjson.JSONDecodeError as exc:
-        raise DatasetError(f"dataset {label}: not valid JSON: {exc}") from None
-    if not isinstance(document, dict):
-        raise DatasetError(f"dataset {label}: expected a JSON object at the top level")
-    return document
+    return _build(read_json(path, path.name, DatasetError), path.name, None)
 
 
 Rows = dict[str, dict[str, pl.DataFrame]]  # site id -> {"events": ..., "visitors": ...}
@@ -479,9 +390,10 @@ def _site(raw: Any, index: int, rows: Rows | None) -> Site:
     where = f"site {site_id}: "
     try:
         if rows is None:
-            events = _json_rows(raw.get("events", _ABSENT), "events", EVENT_FIELDS, EVENT_SCHEMA)
-            visitors = _json_rows(raw.get("visitors", _ABSENT), "visitors", VISITOR_FIELDS,
-                                  VISITOR_SCHEMA)
+            events = json_rows(raw.get("events", _ABSENT), "events", EVENT_FIELDS, EVENT_SCHEMA,
+                               _check_custom_name)
+            visitors = json_rows(raw.get("visitors", _ABSENT), "visitors", VISITOR_FIELDS,
+                                 VISITOR_SCHEMA)
         else:
             for name in ("events", "visitors"):
                 if name in raw:
@@ -580,19 +492,9 @@ def _annotations(raw: Any) -> list[dict[str, Any]]:
     return notes
 
 
-def _json_rows(rows: Any, where: str, fields: dict[str, Callable[[Any], Any]],
-               schema: dict[str, pl.DataType]) -> pl.DataFrame:
-    columns: dict[str, list[Any]] = {name: [] for name in fields}
-    for index, row in enumerate(_list(rows, where)):
-        row = _object(row, f"{where}[{index}]")
-        for name, convert in fields.items():
-            try:
-                columns[name].append(convert(row.get(name, _ABSENT)))
-            except _Bad as exc:
-                raise _Where(f"{where}[{index}].{name}", str(exc)) from None
-        if where == "events" and columns["type"][-1] == "custom" and not columns["name"][-1]:
-            raise _Where(f"events[{index}].name", "a custom event needs a name")
-    return pl.DataFrame(columns, schema=schema)
+def _check_custom_name(index: int, columns: dict[str, list[Any]]) -> None:
+    if columns["type"][-1] == "custom" and not columns["name"][-1]:
+        raise _Where(f"events[{index}].name", "a custom event needs a name")
 
 
 def _finish_rows(events: pl.DataFrame, visitors: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -703,24 +605,13 @@ def _timestamps(source: pl.Series) -> pl.Series:
         return zoned.cast(TIMESTAMP)
     if source.dtype != pl.String:
         return pl.Series(source.name, [None] * len(source), dtype=TIMESTAMP)
-    parsed = {}
-    for text in source.drop_nulls().unique():
-        try:
-            parsed[text] = parse_utc(text)
-        except ValueError:
-            parsed[text] = None
+    parsed = distinct_timestamps(source)
     return pl.Series(source.name, [parsed.get(t) for t in source], dtype=pl.Datetime("us", "UTC")) \
         .cast(TIMESTAMP)
 
 
 def _json_texts(source: pl.Series) -> pl.Series:
-    canonical: dict[str, str | None] = {}
-    for text in source.cast(pl.String, strict=False).drop_nulls().unique():
-        try:
-            value = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            value = None
-        canonical[text] = canonical_json(value) if isinstance(value, dict) else None
     texts = source.cast(pl.String, strict=False)
+    canonical = distinct_json_objects(texts)
     return pl.Series(source.name, [canonical.get(t) if t is not None else "{}" for t in texts],
                      dtype=pl.String)

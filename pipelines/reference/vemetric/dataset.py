@@ -20,10 +20,23 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
 import polars as pl
 
-from pipelines.reference.clock import parse_utc
+from pipelines.reference.fixture_fields import ABSENT as _ABSENT
+from pipelines.reference.fixture_fields import Bad as _Bad
+from pipelines.reference.fixture_fields import FieldError as _FieldError
+from pipelines.reference.fixture_fields import as_list, as_object, distinct_json_objects
+from pipelines.reference.fixture_fields import canonical_json as canonical_json
+from pipelines.reference.fixture_fields import distinct_timestamps, get, json_rows, read_json
+from pipelines.reference.fixture_fields import flag as _flag
+from pipelines.reference.fixture_fields import flag_default_false as _flag_default_false
+from pipelines.reference.fixture_fields import identifier as _id
+from pipelines.reference.fixture_fields import json_object as _json_object
+from pipelines.reference.fixture_fields import nullable_string as _nullable_string
+from pipelines.reference.fixture_fields import nullable_timestamp as _nullable_timestamp
+from pipelines.reference.fixture_fields import shown as _shown
+from pipelines.reference.fixture_fields import string as _string
+from pipelines.reference.fixture_fields import timestamp as _timestamp
 
 TIMESTAMP = pl.Datetime("ms", "UTC")
 
@@ -149,81 +162,10 @@ class Dataset:
 FILE_ROWS = ("events", "sessions", "users")
 
 
-class _Bad(Exception):
-    """One value failed; the caller adds where it was."""
-
-
-class _FieldError(Exception):
-    """A field failed: ``where`` is its path inside the project, e.g. ``events[12].createdAt``."""
-
-    def __init__(self, where: str, message: str):
-        super().__init__(f"{where}: {message}")
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _id(value: Any) -> str:
-    if isinstance(value, str) and value:
-        return value
-    if value is _ABSENT:
-        raise _Bad("required field is missing")
-    raise _Bad(f"expected a non-empty string, got {_shown(value)}")
-
-
-def _string(value: Any) -> str:
-    if value is _ABSENT or value is None:
-        return ""
-    if not isinstance(value, str):
-        raise _Bad(f"expected a string, got {_shown(value)}")
-    return value
-
-
 def _required_string(value: Any) -> str:
     if value is _ABSENT:
         raise _Bad("required field is missing")
     return _string(value)
-
-
-def _nullable_string(value: Any) -> str | None:
-    return None if value is _ABSENT or value is None else _string(value)
-
-
-def _flag(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if value is _ABSENT:
-        raise _Bad("required field is missing")
-    raise _Bad(f"expected true or false, got {_shown(value)}")
-
-
-def _flag_default_false(value: Any) -> bool:
-    return False if value is _ABSENT else _flag(value)
-
-
-def _timestamp(value: Any) -> datetime:
-    if value is _ABSENT:
-        raise _Bad("required field is missing")
-    if isinstance(value, str):
-        try:
-            return parse_utc(value)
-        except ValueError:
-            pass
-    raise _Bad(f"expected an ISO-8601 timestamp, got {_shown(value)}")
-
-
-def _nullable_timestamp(value: Any) -> datetime | None:
-    return None if value is _ABSENT or value is None else _timestamp(value)
-
-
-def _json_object(value: Any) -> str:
-    if value is _ABSENT or value is None:
-        return "{}"
-    if not isinstance(value, dict):
-        raise _Bad(f"expected a JSON object, got {_shown(value)}")
-    return canonical_json(value)
 
 
 def _seconds(value: Any) -> int:
@@ -236,14 +178,6 @@ def _csv(value: Any) -> list[str]:
     """``excludedIps``/``excludedCountries``: null, "" or comma-separated (as Vemetric stores)."""
     text = _string(value)
     return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def canonical_json(value: Any) -> str:
-    """Sorted keys, no spaces: equal objects give equal text (used for customData and data)."""
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-
-
-_ABSENT: Any = object()
 
 # Column -> converter, in schema order; a converter turns a JSON value (or _ABSENT) into
 # the stored value or raises _Bad.
@@ -300,18 +234,8 @@ def load_dataset(path: Path) -> Dataset:
         return _load_directory(path)
     if not path.is_file():
         raise DatasetError(f"dataset {path}: no such file or directory")
-    document = _read_json(path, path.name)
+    document = read_json(path, path.name, DatasetError)
     return _build(document, path.name, rows=None)
-
-
-def _read_json(path: Path, label: str) -> dict[str, Any]:
-    try:
-        document = orjson.loads(path.read_bytes())
-    except orjson.JSONDecodeError as exc:
-        raise DatasetError(f"dataset {label}: not valid JSON: {exc}") from None
-    if not isinstance(document, dict):
-        raise DatasetError(f"dataset {label}: expected a JSON object at the top level")
-    return document
 
 
 def _build(
@@ -356,27 +280,20 @@ def _project(
         raise DatasetError(f"dataset {label}: project {project_id}: {exc}") from None
 
 
-def _field(raw: dict[str, Any], name: str, convert: Callable[[Any], Any]) -> Any:
-    try:
-        return convert(raw.get(name, _ABSENT))
-    except _Bad as exc:
-        raise _FieldError(name, str(exc)) from None
-
-
 def _project_record(
     raw: dict[str, Any], project_id: str, frames: dict[str, pl.DataFrame]
 ) -> Project:
     return Project(
         id=project_id,
-        name=_field(raw, "name", _required_string),
-        domain=_field(raw, "domain", _required_string),
-        token=_field(raw, "token", _required_string),
-        created_at=_field(raw, "createdAt", _timestamp),
-        first_event_at=_field(raw, "firstEventAt", _nullable_timestamp),
-        public_dashboard=_field(raw, "publicDashboard", _flag_default_false),
-        excluded_ips=_field(raw, "excludedIps", _csv),
-        excluded_countries=_field(raw, "excludedCountries", _csv),
-        subscription_active=_field(raw, "subscriptionActive", _flag),
+        name=get(raw, "name", _required_string),
+        domain=get(raw, "domain", _required_string),
+        token=get(raw, "token", _required_string),
+        created_at=get(raw, "createdAt", _timestamp),
+        first_event_at=get(raw, "firstEventAt", _nullable_timestamp),
+        public_dashboard=get(raw, "publicDashboard", _flag_default_false),
+        excluded_ips=get(raw, "excludedIps", _csv),
+        excluded_countries=get(raw, "excludedCountries", _csv),
+        subscription_active=get(raw, "subscriptionActive", _flag),
         api_keys=_api_keys(raw.get("apiKeys", [])),
         funnels=_funnels(raw.get("funnels", [])),
         events=frames["events"],
@@ -385,57 +302,38 @@ def _project_record(
     )
 
 
-def _list(value: Any, where: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise _FieldError(where, f"expected a list, got {_shown(value)}")
-    return value
-
-
-def _object(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _FieldError(where, f"expected an object, got {_shown(value)}")
-    return value
-
-
 def _api_keys(raw: Any) -> list[ApiKey]:
     keys = []
-    for index, item in enumerate(_list(raw, "apiKeys")):
+    for index, item in enumerate(as_list(raw, "apiKeys")):
         where = f"apiKeys[{index}]"
-        item = _object(item, where)
-        key = _field_at(item, "key", _id, where)
+        item = as_object(item, where)
+        key = get(item, "key", _id, f"{where}.")
         if len(key) != 36 or not key.startswith("vem_"):
             raise _FieldError(f"{where}.key", "expected a 36-character key starting with 'vem_'")
         keys.append(
             ApiKey(
-                id=_field_at(item, "id", _id, where),
-                name=_field_at(item, "name", _string, where),
+                id=get(item, "id", _id, f"{where}."),
+                name=get(item, "name", _string, f"{where}."),
                 key_hash=hashlib.sha256(key.encode()).hexdigest(),
-                created_at=_field_at(item, "createdAt", _timestamp, where),
-                revoked_at=_field_at(item, "revokedAt", _nullable_timestamp, where),
+                created_at=get(item, "createdAt", _timestamp, f"{where}."),
+                revoked_at=get(item, "revokedAt", _nullable_timestamp, f"{where}."),
             )
         )
     return keys
 
 
-def _field_at(raw: dict[str, Any], name: str, convert: Callable[[Any], Any], where: str) -> Any:
-    try:
-        return convert(raw.get(name, _ABSENT))
-    except _Bad as exc:
-        raise _FieldError(f"{where}.{name}", str(exc)) from None
-
-
 def _funnels(raw: Any) -> list[dict[str, Any]]:
     funnels, seen = [], set()
-    for index, item in enumerate(_list(raw, "funnels")):
+    for index, item in enumerate(as_list(raw, "funnels")):
         where = f"funnels[{index}]"
-        item = _object(item, where)
+        item = as_object(item, where)
         funnel = {
-            "id": _field_at(item, "id", _id, where),
-            "name": _field_at(item, "name", _required_string, where),
-            "icon": _field_at(item, "icon", _nullable_string, where),
+            "id": get(item, "id", _id, f"{where}."),
+            "name": get(item, "name", _required_string, f"{where}."),
+            "icon": get(item, "icon", _nullable_string, f"{where}."),
             "steps": _funnel_steps(item.get("steps", _ABSENT), f"{where}.steps"),
-            "createdAt": _field_at(item, "createdAt", _timestamp, where),
-            "updatedAt": _field_at(item, "updatedAt", _timestamp, where),
+            "createdAt": get(item, "createdAt", _timestamp, f"{where}."),
+            "updatedAt": get(item, "updatedAt", _timestamp, f"{where}."),
         }
         if funnel["id"] in seen:
             raise _FieldError(f"{where}.id", f"duplicate funnel id {funnel['id']!r}")
@@ -451,9 +349,9 @@ def _funnel_steps(raw: Any, where: str) -> list[dict[str, Any]]:
     if raw is _ABSENT:
         raise _FieldError(where, "required field is missing")
     steps = []
-    for index, item in enumerate(_list(raw, where)):
+    for index, item in enumerate(as_list(raw, where)):
         at = f"{where}[{index}]"
-        item = _object(item, at)
+        item = as_object(item, at)
         if "filter" not in item:
             raise _FieldError(f"{at}.filter", "required field is missing")
         result = parse(FUNNEL_STEP_FILTER, item["filter"])
@@ -463,8 +361,8 @@ def _funnel_steps(raw: Any, where: str) -> list[dict[str, Any]]:
             raise _FieldError(f"{at}.{field}", issue.message)
         steps.append(
             {
-                "id": _field_at(item, "id", _id, at),
-                "name": _field_at(item, "name", _string, at),
+                "id": get(item, "id", _id, f"{at}."),
+                "name": get(item, "name", _string, f"{at}."),
                 "filter": result.value,
             }
         )
@@ -484,11 +382,11 @@ def _project_frames(
         sessions = parquet.get("sessions")
         users = parquet.get("users", pl.DataFrame(schema=USER_SCHEMA))
     else:
-        events = _json_rows(raw.get("events", []), "events", EVENT_FIELDS, EVENT_SCHEMA)
+        events = json_rows(raw.get("events", []), "events", EVENT_FIELDS, EVENT_SCHEMA)
         sessions = None
         if "sessions" in raw:
-            sessions = _json_rows(raw["sessions"], "sessions", SESSION_FIELDS, SESSION_SCHEMA)
-        users = _json_rows(raw.get("users", []), "users", USER_FIELDS, USER_SCHEMA)
+            sessions = json_rows(raw["sessions"], "sessions", SESSION_FIELDS, SESSION_SCHEMA)
+        users = json_rows(raw.get("users", []), "users", USER_FIELDS, USER_SCHEMA)
     _check_unique(users, "id", "users")
     events = events.sort("createdAt", maintain_order=True)
     if sessions is None:
@@ -500,20 +398,6 @@ def _project_frames(
         "sessions": sessions.sort("startedAt", maintain_order=True),
         "users": users,
     }
-
-
-def _json_rows(
-    rows: Any, where: str, fields: dict[str, Callable[[Any], Any]], schema: dict[str, pl.DataType]
-) -> pl.DataFrame:
-    columns: dict[str, list[Any]] = {name: [] for name in fields}
-    for index, row in enumerate(_list(rows, where)):
-        row = _object(row, f"{where}[{index}]")
-        for name, convert in fields.items():
-            try:
-                columns[name].append(convert(row.get(name, _ABSENT)))
-            except _Bad as exc:
-                raise _FieldError(f"{where}[{index}].{name}", str(exc)) from None
-    return pl.DataFrame(columns, schema=schema)
 
 
 def _check_unique(frame: pl.DataFrame, column: str, where: str) -> None:
@@ -568,7 +452,7 @@ def _load_directory(path: Path) -> Dataset:
     fixture = path / "fixture.json"
     if not fixture.is_file():
         raise DatasetError(f"dataset {label}: missing fixture.json")
-    document = _read_json(fixture, label)
+    document = read_json(fixture, label, DatasetError)
     project_ids = _declared_project_ids(document)
     rows: dict[str, dict[str, pl.DataFrame]] = {pid: {} for pid in project_ids}
     for name, schema in (
@@ -728,12 +612,7 @@ class _ColumnChecker:
             )
 
     def parse_timestamp_strings(self, column: str) -> None:
-        parsed: dict[str, datetime | None] = {}
-        for text in self.frame[column].drop_nulls().unique():
-            try:
-                parsed[text] = parse_utc(text)
-            except ValueError:
-                parsed[text] = None
+        parsed = distinct_timestamps(self.frame[column])
         bad = [text for text, value in parsed.items() if value is None]
         self.fail(
             pl.col(column).is_in(bad),
@@ -753,13 +632,7 @@ class _ColumnChecker:
     def json_objects(self, column: str) -> None:
         """Canonicalise the JSON text of each *distinct* value: generated data repeats a lot."""
         self.strings(column)
-        canonical: dict[str, str | None] = {}
-        for text in self.frame[column].drop_nulls().unique():
-            try:
-                value = orjson.loads(text)
-            except orjson.JSONDecodeError:
-                value = None
-            canonical[text] = canonical_json(value) if isinstance(value, dict) else None
+        canonical = distinct_json_objects(self.frame[column])
         bad = [text for text, value in canonical.items() if value is None]
         self.fail(
             pl.col(column).is_in(bad), column, lambda v: f"expected a JSON object, got {_shown(v)}"
