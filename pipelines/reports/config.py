@@ -91,7 +91,7 @@ class ReportConfig(BaseModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     title: str = Field(min_length=1)
     template: Literal["weekly", "funnel"]
-    source: Literal["vemetric"]
+    source: Literal["vemetric", "engagetrack"]
     range: str
     comparison: Literal["previous_period", "none"] = "previous_period"
     funnel: str | None = Field(default=None, description="the funnel's name or id (funnel reports)")

@@ -19,11 +19,17 @@ Where the numbers come from:
   report's periods;
 - completeness: ``stg_vemetric.synced_days`` and the quarantine, so a report over missing or
   partly failed syncs says so instead of showing zeros.
+
+A report with ``source: engagetrack`` reads the same marts; what the marts do not hold comes
+from EngageTrack's own tables (:data:`SOURCES`): its synced days and quarantine, the site's
+name, channels/sources/devices from ``raw_engagetrack.breakdowns``, and funnels from its own
+analysis (``marts.funnel_steps``) for a synced range equal to the report's period.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import duckdb
@@ -51,6 +57,39 @@ __all__ = ["ReportDataError", "data_status", "funnel_report", "gather", "report_
 REQUIRED = ("marts.events", "marts.users", "marts.daily_metrics", "stg_vemetric.synced_days",
             "raw_vemetric.funnels", "raw_vemetric.analytics", "raw_vemetric._quarantine")
 NOT_SYNCED = "No data has been synced for this period."
+
+
+@dataclass(frozen=True)
+class SourceTables:
+    """Where a source keeps what the conformed marts do not hold."""
+
+    label: str
+    synced_days: str
+    quarantine: str
+    project: str            # select name, domain
+    breakdowns: str         # the API's own breakdowns: label, users, pageviews, date_from/to,
+                            # token (which breakdown)
+    tokens: dict[str, str]  # report token -> the source's own breakdown token
+    funnels: str            # select id, name, steps
+
+
+SOURCES = {
+    "vemetric": SourceTables(
+        "Vemetric", "stg_vemetric.synced_days", "raw_vemetric._quarantine",
+        "select name, domain from raw_vemetric.project limit 1",
+        "select group_value as label, users, pageviews, date_from, date_to, group_by as token "
+        "from raw_vemetric.analytics", {},
+        "select id, name, steps from raw_vemetric.funnels order by name, id"),
+    "engagetrack": SourceTables(
+        "EngageTrack", "stg_engagetrack.synced_days", "raw_engagetrack._quarantine",
+        "select name, domain from raw_engagetrack.sites where id in "
+        "(select site_id from raw_engagetrack.stats) order by id limit 1",
+        "select value as label, visitors as users, pageviews, date_from, date_to, "
+        "breakdown || ':' || dimension as token from raw_engagetrack.breakdowns",
+        {"referrerType": "channels:channel", "referrer": "sources:source",
+         "deviceType": "devices:device"},
+        "select id, name, steps from raw_engagetrack.funnels order by name, id"),
+}
 
 
 class ReportDataError(RuntimeError):
@@ -85,16 +124,18 @@ def _check_tables(conn: duckdb.DuckDBPyConnection) -> None:
 
 # --- completeness ----------------------------------------------------------------------------
 
-def data_status(conn: duckdb.DuckDBPyConnection, period: Period) -> DataStatus:
+def data_status(conn: duckdb.DuckDBPyConnection, period: Period,
+                source: str = "vemetric") -> DataStatus:
     """Which days of ``period`` a sync covered, rows quarantined there, the last sync."""
+    tables = SOURCES[source]
     synced = conn.execute(
-        "select day from stg_vemetric.synced_days where day between $first and $last "
+        f"select distinct day from {tables.synced_days} where day between $first and $last "
         "order by day", _bounds(period)).fetchall()
     days = tuple(d for (d,) in synced)
     quarantined, = conn.execute(
-        "select count(*) from raw_vemetric._quarantine "
+        f"select count(*) from {tables.quarantine} "
         "where date_from <= $last and date_to >= $first", _bounds(period)).fetchone()
-    last, = conn.execute("select max(synced_at) from stg_vemetric.synced_days").fetchone()
+    last, = conn.execute(f"select max(synced_at) from {tables.synced_days}").fetchone()
     missing = tuple(d for d in period.dates() if d not in set(days))
     return DataStatus(period, days, missing, quarantined,
                       last.astimezone(UTC) if last is not None else None)
@@ -106,13 +147,13 @@ def _header(conn: duckdb.DuckDBPyConnection, config: ReportConfig, as_of: dateti
     return ReportHeader(
         name=config.name, title=config.title, project=_project(conn, config.source),
         period=period, previous=previous, generated_at=generated_at or datetime.now(UTC),
-        status=data_status(conn, period),
-        previous_status=data_status(conn, previous) if previous else None,
+        status=data_status(conn, period, config.source),
+        previous_status=data_status(conn, previous, config.source) if previous else None,
     )
 
 
 def _project(conn: duckdb.DuckDBPyConnection, source: str) -> str:
-    row = conn.execute("select name, domain from raw_vemetric.project limit 1").fetchone()
+    row = conn.execute(SOURCES[source].project).fetchone()
     return f"{row[0]} \u00b7 {row[1]}" if row else source.capitalize()
 
 
@@ -169,10 +210,13 @@ def _weekly_sections(conn: duckdb.DuckDBPyConnection, config: ReportConfig,
     return (
         _days_section(conn, header),
         _top_section(conn, status, config.source, "page", top),
-        _api_section(conn, status, "referrerType", "Channels", "Channel", top, chart=True),
-        _api_section(conn, status, "referrer", "Top referrers", "Referrer", top),
+        _api_section(conn, status, "referrerType", "Channels", "Channel", top, chart=True,
+                     source=config.source),
+        _api_section(conn, status, "referrer", "Top referrers", "Referrer", top,
+                     source=config.source),
         _countries_section(conn, status, config.source, top),
-        _api_section(conn, status, "deviceType", "Devices", "Device", top),
+        _api_section(conn, status, "deviceType", "Devices", "Device", top,
+                     source=config.source),
         _top_section(conn, status, config.source, "event", top),
     )
 
@@ -263,22 +307,24 @@ def _countries_section(conn: duckdb.DuckDBPyConnection, status: DataStatus, sour
 # --- the API's own breakdowns ----------------------------------------------------------------
 
 def _api_section(conn: duckdb.DuckDBPyConnection, status: DataStatus, token: str, title: str,
-                 label: str, top: int, *, chart: bool = False) -> Section:
+                 label: str, top: int, *, chart: bool = False,
+                 source: str = "vemetric") -> Section:
     """A breakdown the marts cannot give (no per-event referrer or device): the API's own
     aggregates for the synced ranges that make up the period."""
     columns = (Column(label), Column("Users", "count"), Column("Pageviews", "count"))
     if status.empty:
         return Section(title, Table(columns, (), NOT_SYNCED))
-    ranges, note = _covering_ranges(conn, token, status.period)
+    tables = SOURCES[source]
+    own = tables.tokens.get(token, token)
+    ranges, note = _covering_ranges(conn, own, status.period, tables)
     if not ranges:
         return Section(title, Table(columns, (), note))
     frame = conn.execute(f"""
-        select group_value as label, sum(users)::bigint as users,
-               sum(pageviews)::bigint as pageviews
-        from raw_vemetric.analytics
-        where group_by = $token and (date_from, date_to) in ({_range_list(ranges)})
+        select label, sum(users)::bigint as users, sum(pageviews)::bigint as pageviews
+        from ({tables.breakdowns})
+        where token = $token and (date_from, date_to) in ({_range_list(ranges)})
         group by all order by users desc, pageviews desc, label limit $top""",
-                         {"token": token, "top": top}).pl()
+                         {"token": own, "top": top}).pl()
     image = None
     if chart and frame.height:
         image = bar_chart(f"api_{token}", title, frame, "label", "users", horizontal=True,
@@ -292,18 +338,18 @@ def _range_list(ranges: Sequence[Period]) -> str:
                      for r in ranges)
 
 
-def _covering_ranges(conn: duckdb.DuckDBPyConnection, token: str,
-                     period: Period) -> tuple[list[Period], str]:
+def _covering_ranges(conn: duckdb.DuckDBPyConnection, token: str, period: Period,
+                     tables: SourceTables = SOURCES["vemetric"]) -> tuple[list[Period], str]:
     """Synced ranges whose breakdowns together are the period, and a note saying so.
 
     Preferred: ranges inside the period that tile it exactly (fewest first). Otherwise the
     smallest synced range that contains the period, named in the note. Otherwise none.
     """
     synced = [Period(a, b) for a, b in conn.execute(
-        "select distinct date_from, date_to from raw_vemetric.analytics where group_by = $token",
-        {"token": token}).fetchall()]
+        f"select distinct date_from, date_to from ({tables.breakdowns}) "
+        "where token = $token", {"token": token}).fetchall()]
     tiles = _tile(period, [r for r in synced if period.first <= r.first and r.last <= period.last])
-    source = "Vemetric's own breakdown of the synced days"
+    source = f"{tables.label}'s own breakdown of the synced days"
     if tiles and len(tiles) == 1:
         return tiles, f"{source}."
     if tiles:
@@ -312,10 +358,11 @@ def _covering_ranges(conn: duckdb.DuckDBPyConnection, token: str,
     containing = sorted((r for r in synced if r.first <= period.first and period.last <= r.last),
                         key=lambda r: r.days)
     if containing:
-        return containing[:1], (f"Vemetric's breakdown covers {containing[0].label()}, the "
+        return containing[:1], (f"{tables.label}'s breakdown covers {containing[0].label()}, the "
                                 "smallest synced range containing this period (the API gives "
                                 "no breakdown for the period itself).")
-    return [], "Vemetric's breakdown is not available: no synced range covers this period."
+    return [], (f"{tables.label}'s breakdown is not available: no synced range covers this "
+                "period.")
 
 
 def _tile(period: Period, ranges: Sequence[Period]) -> list[Period]:
@@ -342,22 +389,23 @@ def funnel_report(conn: duckdb.DuckDBPyConnection, config: ReportConfig, as_of: 
     days (``marts.funnel_steps`` only holds the ranges the API was asked about).
     """
     header = _header(conn, config, as_of, generated_at)
-    name, steps = _find_funnel(conn, config)
-    current = _funnel_rows(conn, steps, header.status)
-    previous = _funnel_rows(conn, steps, header.previous_status) \
+    funnel_id, name, steps = _find_funnel(conn, config)
+    rows = _analysed_rows if config.source == "engagetrack" else _funnel_rows
+    current = rows(conn, funnel_id, steps, header.status)
+    previous = rows(conn, funnel_id, steps, header.previous_status) \
         if header.previous_status else None
     report_steps = tuple(_step(i, row, previous) for i, row in enumerate(current))
     return FunnelReport(header, name, _funnel_metrics(current, previous), report_steps,
                         _funnel_chart(report_steps, previous is not None))
 
 
-def _find_funnel(conn: duckdb.DuckDBPyConnection, config: ReportConfig) -> tuple[str, list]:
-    """The funnel's name and steps (API format), by id or name."""
-    funnels = conn.execute("select id, name, steps from raw_vemetric.funnels "
-                           "order by name, id").fetchall()
+def _find_funnel(conn: duckdb.DuckDBPyConnection,
+                 config: ReportConfig) -> tuple[str, str, list]:
+    """The funnel's id, name and steps (the source API's format), by id or name."""
+    funnels = conn.execute(SOURCES[config.source].funnels).fetchall()
     found = [f for f in funnels if config.funnel in (f[0], f[1])]
     if len(found) == 1:
-        return found[0][1], orjson.loads(found[0][2])
+        return found[0][0], found[0][1], orjson.loads(found[0][2])
     known = "; ".join(f"{name!r} ({fid})" for fid, name, _ in funnels) or "none"
     if found:
         raise ReportDataError(f"report {config.name!r}: several funnels are named "
@@ -366,17 +414,35 @@ def _find_funnel(conn: duckdb.DuckDBPyConnection, config: ReportConfig) -> tuple
                           f"{config.funnel!r}; the warehouse has: {known}")
 
 
-def _funnel_rows(conn: duckdb.DuckDBPyConnection, steps: list, status: DataStatus) -> list[dict]:
+UNKNOWN_STEP = ("users", "conversion_from_previous", "conversion_from_first", "dropoff",
+                "median_seconds_to_convert")
+
+
+def _funnel_rows(conn: duckdb.DuckDBPyConnection, funnel_id: str, steps: list,
+                 status: DataStatus) -> list[dict]:
     """One dict per step for the period; its numbers are None when nothing was synced."""
     from pipelines.funnels import funnel_frame
 
     frame = funnel_frame(conn, steps, status.period.first, status.period.last)
     rows = frame.sort("step_index").to_dicts()
     if status.empty:
-        unknown = ("users", "conversion_from_previous", "conversion_from_first", "dropoff",
-                   "median_seconds_to_convert")
-        rows = [{**row, **dict.fromkeys(unknown)} for row in rows]
+        rows = [{**row, **dict.fromkeys(UNKNOWN_STEP)} for row in rows]
     return rows
+
+
+def _analysed_rows(conn: duckdb.DuckDBPyConnection, funnel_id: str, steps: list,
+                   status: DataStatus) -> list[dict]:
+    """EngageTrack's own analysis of the funnel for exactly the period (a synced range), one
+    dict per step; numbers None when that range was not synced (visitors of several ranges
+    cannot be added up)."""
+    rows = conn.execute(
+        f"select step_index, step_name, {', '.join(UNKNOWN_STEP)} from marts.funnel_steps "
+        "where funnel_id = $id and date_from = $first and date_to = $last order by step_index",
+        _bounds(status.period, id=funnel_id)).pl().to_dicts()
+    if rows and not status.empty:
+        return rows
+    return [{"step_index": i, "step_name": s.get("name") or f"Step {i + 1}",
+             **dict.fromkeys(UNKNOWN_STEP)} for i, s in enumerate(steps)]
 
 
 def _step(index: int, row: dict, previous: list[dict] | None) -> FunnelStep:
