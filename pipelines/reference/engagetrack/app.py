@@ -33,8 +33,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Scope
 
+from pipelines.reference import asgi
 from pipelines.reference.clock import format_seconds
 from pipelines.reference.engagetrack import queries
 from pipelines.reference.engagetrack.auth import AuthStore, Caller
@@ -194,48 +195,33 @@ def required_scope(method: str, path: str) -> tuple[str, str | None] | None:
     return None
 
 
-class Gate:
-    """Auth and rate limit before any route runs; rate headers on every answer it let in.
+class Gate(asgi.Gate):
+    """Auth and rate limit before any route runs; rate headers on every answer it let in;
+    an unhandled exception becomes EngageTrack's 500 body."""
 
-    A plain ASGI middleware so it also wraps error answers and turns an unhandled exception
-    into EngageTrack's 500 body.
-    """
+    api_error = ApiError
+    log = log
+    server = "EngageTrack"
 
     def __init__(self, app: ASGIApp, auth: AuthStore, limiter: FixedWindowLimiter,
                  login_limiter: FixedWindowLimiter):
-        self.app, self.auth, self.limiter, self.login_limiter = app, auth, limiter, login_limiter
+        super().__init__(app)
+        self.auth, self.limiter, self.login_limiter = auth, limiter, login_limiter
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        extra: list[tuple[bytes, bytes]] = []
-        started = False
+    def error_response(self, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return _json(exc.body(), exc.status)
 
-        async def send_with_headers(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
-            await send(message)
+    def internal_error_response(self) -> Response:
+        return _json({"error": INTERNAL}, 500)
 
-        try:
-            self._admit(scope, extra)
-            await self.app(scope, receive, send_with_headers)
-        except ApiError as exc:
-            await _json(exc.body(), exc.status)(scope, receive, send_with_headers)
-        except Exception:
-            log.exception("unhandled error in the EngageTrack reference server")
-            if not started:
-                await _json({"error": INTERNAL}, 500)(scope, receive, send_with_headers)
-
-    def _admit(self, scope: Scope, extra: list[tuple[bytes, bytes]]) -> None:
+    def admit(self, scope: Scope, extra: asgi.Headers) -> None:
         path = scope["path"]
         if path == BASE + "/auth/login":
             client = (scope.get("client") or ("unknown",))[0]
             self._count(self.login_limiter, f"login:{client}", extra, TOO_MANY_LOGINS)
         elif path.startswith(BASE + "/organizations/"):
-            header = _header(scope, b"authorization")
+            header = asgi.header(scope, b"authorization")
             if _KEY_ROUTES.match(path):
                 user = self.auth.session_user(header)
                 caller = self.auth._session_caller(user)
@@ -248,19 +234,12 @@ class Gate:
             scope.setdefault("state", {})["caller"] = caller
 
     @staticmethod
-    def _count(limiter: FixedWindowLimiter, key: str, extra: list[tuple[bytes, bytes]],
+    def _count(limiter: FixedWindowLimiter, key: str, extra: asgi.Headers,
                template: str | None = None) -> None:
         state = limiter.hit(key)
-        extra.extend((k.lower().encode(), v.encode()) for k, v in state.headers().items())
+        asgi.add_headers(extra, state.headers())
         if state.exceeded:
             raise rate_limited(state.reset, template) if template else rate_limited(state.reset)
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key.lower() == name:
-            return value.decode("latin-1")
-    return None
 
 
 def _json(body: Any, status: int = 200) -> Response:

@@ -25,8 +25,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Scope
 
+from pipelines.reference import asgi
 from pipelines.reference.vemetric import queries, store
 from pipelines.reference.vemetric.auth import KeyStore
 from pipelines.reference.vemetric.dataset import Dataset, Project
@@ -112,57 +113,37 @@ def create_app(
 # --- middleware: auth, rate limit, last-resort 500 -------------------------------------------
 
 
-class Gate:
-    """Auth and rate limit for ``/v1``; rate headers on every authenticated answer; 500s.
+class Gate(asgi.Gate):
+    """Auth and rate limit for ``/v1``; rate headers on every authenticated answer; 500s."""
 
-    A plain ASGI middleware (not BaseHTTPMiddleware) so that it also wraps error answers
-    produced further in, and so that an unhandled exception still gets Vemetric's body.
-    """
+    api_error = ApiError
+    log = log
+    server = "Vemetric"
 
     def __init__(self, app: ASGIApp, keys: KeyStore, limiter: FixedWindowLimiter):
-        self.app, self.keys, self.limiter = app, keys, limiter
+        super().__init__(app)
+        self.keys, self.limiter = keys, limiter
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        extra: list[tuple[bytes, bytes]] = []
-        started = False
+    def admit(self, scope: Scope, extra: asgi.Headers) -> None:
+        if _is_api_path(scope["path"]):
+            project = self.keys.authenticate(asgi.header(scope, b"authorization"))
+            state = self.limiter.hit(project.id)
+            asgi.add_headers(extra, state.headers())
+            if state.exceeded:
+                raise rate_limit_exceeded()
+            scope.setdefault("state", {})["project"] = project
 
-        async def send_with_headers(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
-            await send(message)
+    def error_response(self, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return _json_response(exc.body(), exc.status)
 
-        try:
-            if _is_api_path(scope["path"]):
-                project = self.keys.authenticate(_header(scope, b"authorization"))
-                state = self.limiter.hit(project.id)
-                extra.extend((k.lower().encode(), v.encode()) for k, v in state.headers().items())
-                if state.exceeded:
-                    raise rate_limit_exceeded()
-                scope.setdefault("state", {})["project"] = project
-            await self.app(scope, receive, send_with_headers)
-        except ApiError as exc:
-            await _json_response(exc.body(), exc.status)(scope, receive, send_with_headers)
-        except Exception:
-            log.exception("unhandled error in the Vemetric reference server")
-            if not started:
-                error = internal_error()
-                await _json_response(error.body(), error.status)(scope, receive, send_with_headers)
+    def internal_error_response(self) -> Response:
+        error = internal_error()
+        return _json_response(error.body(), error.status)
 
 
 def _is_api_path(path: str) -> bool:
     return path == "/v1" or path.startswith("/v1/")
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key.lower() == name:
-            return value.decode("latin-1")
-    return None
 
 
 def _json_response(body: Any, status: int = 200) -> Response:

@@ -1,0 +1,81 @@
+"""The ASGI gate both reference servers put in front of their routes.
+
+A plain ASGI middleware (not BaseHTTPMiddleware), so that it also wraps error answers
+produced further in, and so that an unhandled exception still gets the API's own 500 body.
+The mechanism lives here: headers the gate collects (rate-limit headers) are added to the
+response start, the API's errors raised while admitting or serving become the API's error
+body, and anything else is logged and answered with the API's 500 unless an answer has
+already started. Each server's subclass says what to check (auth, limiter keys) and what
+its error bodies look like.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+Headers = list[tuple[bytes, bytes]]
+
+
+class Gate:
+    """Subclasses set :attr:`api_error`, :attr:`log` and :attr:`server`, and implement
+    :meth:`admit`, :meth:`error_response` and :meth:`internal_error_response`."""
+
+    api_error: type[Exception]  # the API's own error, answered with its body
+    log: logging.Logger
+    server: str  # the API's name, for the log line of an unhandled error
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    def admit(self, scope: Scope, extra: Headers) -> None:
+        """Check the request before any route runs; raise :attr:`api_error` to refuse it.
+
+        Headers appended to ``extra`` go on the answer, whatever it turns out to be.
+        """
+        raise NotImplementedError
+
+    def error_response(self, exc: Exception) -> Response:
+        raise NotImplementedError
+
+    def internal_error_response(self) -> Response:
+        raise NotImplementedError
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extra: Headers = []
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        try:
+            self.admit(scope, extra)
+            await self.app(scope, receive, send_with_headers)
+        except self.api_error as exc:
+            await self.error_response(exc)(scope, receive, send_with_headers)
+        except Exception:
+            self.log.exception(f"unhandled error in the {self.server} reference server")
+            if not started:
+                await self.internal_error_response()(scope, receive, send_with_headers)
+
+
+def add_headers(extra: Headers, headers: dict[str, str]) -> None:
+    """Append ``headers`` (e.g. a rate-limit state's) to ``extra`` as ASGI header pairs."""
+    extra.extend((k.lower().encode(), v.encode()) for k, v in headers.items())
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """The request header ``name`` (lowercase bytes), or None."""
+    for key, value in scope["headers"]:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
