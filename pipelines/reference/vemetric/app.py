@@ -215,16 +215,15 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _period(data: dict[str, Any], now: datetime) -> tuple[Resolved, queries.Period]:
+def _period(project: Project, data: dict[str, Any], now: datetime
+            ) -> tuple[Resolved, queries.Period]:
+    """The request's ``dateRange`` resolved against ``now``; 403 if the plan does not allow it."""
     resolved = resolve(data["dateRange"], now)
+    if not project.subscription_active and plan_restricted(data["dateRange"], resolved.start, now):
+        raise plan_limit_exceeded()
     return resolved, queries.Period(
         start=resolved.start, end=resolved.end, interval=resolved.interval
     )
-
-
-def _check_plan(project: Project, data: dict[str, Any], resolved: Resolved, now: datetime) -> None:
-    if not project.subscription_active and plan_restricted(data["dateRange"], resolved.start, now):
-        raise plan_limit_exceeded()
 
 
 def _filter_echo(data: dict[str, Any]) -> dict[str, Any]:
@@ -265,8 +264,7 @@ def _add_analytics_routes(app: FastAPI, clock: Callable[[], datetime]) -> None:
     async def analytics(request: Request) -> Response:
         project, now = _project(request), clock()
         data = await _validated_body(request, ANALYTICS_QUERY)
-        resolved, period = _period(data, now)
-        _check_plan(project, data, resolved, now)
+        resolved, period = _period(project, data, now)
         metrics = resolved_metrics(data)
         group_by = data["groupBy"][0] if data["groupBy"] else None
         rows = await run_in_threadpool(
@@ -304,8 +302,7 @@ def _add_analytics_routes(app: FastAPI, clock: Callable[[], datetime]) -> None:
     async def filter_values(request: Request) -> Response:
         project, now = _project(request), clock()
         data = await _validated_body(request, FILTER_VALUES_QUERY)
-        resolved, period = _period(data, now)
-        _check_plan(project, data, resolved, now)
+        resolved, period = _period(project, data, now)
         values = await run_in_threadpool(
             queries.filter_values,
             project,
@@ -330,8 +327,7 @@ def _add_funnel_routes(app: FastAPI, clock: Callable[[], datetime]) -> None:
         funnel = next((f for f in project.funnels if f["id"] == funnel_id), None)
         if funnel is None:  # 404 before the plan gate here (spec §4)
             raise funnel_not_found()
-        resolved, period = _period(data, now)
-        _check_plan(project, data, resolved, now)
+        resolved, period = _period(project, data, now)
         results = await run_in_threadpool(
             queries.funnel_results,
             project,
@@ -355,8 +351,7 @@ def _add_user_routes(app: FastAPI, clock: Callable[[], datetime]) -> None:
     async def users(request: Request) -> Response:
         project, now = _project(request), clock()
         data = await _validated_body(request, USERS_QUERY)
-        resolved, period = _period(data, now)
-        _check_plan(project, data, resolved, now)
+        resolved, period = _period(project, data, now)
         rows = await run_in_threadpool(
             queries.list_users,
             project,
@@ -384,8 +379,8 @@ def _add_user_routes(app: FastAPI, clock: Callable[[], datetime]) -> None:
         project, now = _project(request), clock()
         lookup = _validated_query(request, USER_LOOKUP)
         data = await _validated_body(request, USER_EVENTS_QUERY)
-        resolved, period = _period(data, now)
-        _check_plan(project, data, resolved, now)  # 403 before the user lookup here (spec §4)
+        # 403 (plan) before the user lookup here (spec §4)
+        resolved, period = _period(project, data, now)
         user_id = await run_in_threadpool(_resolve_user, project, lookup)
         events = await run_in_threadpool(
             queries.user_events,
