@@ -62,7 +62,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -238,6 +238,12 @@ VISITOR_FIELDS: dict[str, Callable[[Any], Any]] = {
 assert list(EVENT_FIELDS) == list(EVENT_SCHEMA) and list(VISITOR_FIELDS) == list(VISITOR_SCHEMA)
 
 
+def _objects(raw: Any, name: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The objects of the list ``name`` (left out: none), each with its prefix ``name[i].``."""
+    for index, item in enumerate(_list(raw, name)):
+        yield f"{name}[{index}].", _object(item, f"{name}[{index}]")
+
+
 def _unique(items: list[dict[str, Any]], where: str) -> None:
     seen: set[str] = set()
     for index, item in enumerate(items):
@@ -299,9 +305,7 @@ def _build(document: dict[str, Any], label: str, rows: Rows | None) -> Dataset:
 
 def _users(raw: Any) -> dict[str, User]:
     users: dict[str, User] = {}
-    for index, item in enumerate(_list(raw, "users")):
-        where = f"users[{index}]."
-        item = _object(item, f"users[{index}]")
+    for index, (where, item) in enumerate(_objects(raw, "users")):
         user = User(
             id=_get(item, "id", _id, where),
             email=_get(item, "email", _id, where).lower(),
@@ -367,9 +371,7 @@ def _raw_key(value: Any) -> str:
 
 def _api_keys(raw: Any, org_id: str) -> list[ApiKey]:
     keys = []
-    for index, item in enumerate(_list(raw, "api_keys")):
-        where = f"api_keys[{index}]."
-        item = _object(item, f"api_keys[{index}]")
+    for where, item in _objects(raw, "api_keys"):
         key = _get(item, "key", _raw_key, where)
         keys.append(ApiKey(
             id=_get(item, "id", _id, where), name=_get(item, "name", _string, where),
@@ -430,9 +432,7 @@ def _pattern(item: dict[str, Any], where: str) -> tuple[str, str]:
 
 def _goals(raw: Any) -> list[dict[str, Any]]:
     goals = []
-    for index, item in enumerate(_list(raw, "goals")):
-        where = f"goals[{index}]."
-        item = _object(item, f"goals[{index}]")
+    for where, item in _objects(raw, "goals"):
         pattern, match_type = _pattern(item, where)
         goals.append({
             "id": _get(item, "id", _id, where), "name": _get(item, "name", _id, where),
@@ -447,9 +447,7 @@ def _goals(raw: Any) -> list[dict[str, Any]]:
 
 def _funnels(raw: Any) -> list[dict[str, Any]]:
     funnels = []
-    for index, item in enumerate(_list(raw, "funnels")):
-        where = f"funnels[{index}]."
-        item = _object(item, f"funnels[{index}]")
+    for where, item in _objects(raw, "funnels"):
         funnels.append({
             "id": _get(item, "id", _id, where), "name": _get(item, "name", _id, where),
             "description": _get(item, "description", _string, where),
@@ -482,9 +480,7 @@ def _steps(raw: Any, where: str) -> list[dict[str, Any]]:
 
 def _annotations(raw: Any) -> list[dict[str, Any]]:
     notes = []
-    for index, item in enumerate(_list(raw, "annotations")):
-        where = f"annotations[{index}]."
-        item = _object(item, f"annotations[{index}]")
+    for where, item in _objects(raw, "annotations"):
         notes.append({"id": _get(item, "id", _id, where), "date": _get(item, "date", _day, where),
                       "text": _get(item, "text", _id, where),
                       "created_at": _get(item, "created_at", _timestamp, where)})
