@@ -79,11 +79,44 @@ def resolve_steps(conn, steps: Any) -> Any:
                        "order by synced_at desc limit 1", {"s": steps}).fetchone()
     if row is not None:
         return orjson.loads(row[0])
+    engagetrack = _engagetrack_steps(conn, steps)
+    if engagetrack is not None:
+        return engagetrack
     file = Path(os.environ.get(FUNNELS_ENV) or "funnels.yaml")
     local = load_funnel_file(file) if file.exists() else {}
     if steps in local:
         return list(local[steps].steps)
-    raise FunnelError(f"no funnel named {steps!r} in Vemetric's funnels or in {file}")
+    raise FunnelError(f"no funnel named {steps!r} in Vemetric's or EngageTrack's funnels "
+                      f"or in {file}")
+
+
+# EngageTrack match types as the funnel template's string operators.
+_ENGAGETRACK_OPERATORS = {"exact": "eq", "contains": "contains", "starts_with": "startsWith",
+                          "ends_with": "endsWith"}
+
+
+def _engagetrack_steps(conn, name: str) -> list[dict] | None:
+    """An EngageTrack funnel's steps in the template's step format (a pageview step matches
+    the path, a custom-event step the event's name), or None when there is no such funnel.
+    The helper applies its own semantics (window, order) to them, not EngageTrack's."""
+    exists = conn.execute("select count(*) from information_schema.tables where "
+                          "table_schema = 'raw_engagetrack' and table_name = 'funnels'").fetchone()
+    if not exists[0]:
+        return None
+    row = conn.execute("select steps from raw_engagetrack.funnels where id = $s or name = $s "
+                       "order by synced_at desc limit 1", {"s": name}).fetchone()
+    if row is None:
+        return None
+    converted = []
+    for step in orjson.loads(row[0]):
+        operator = _ENGAGETRACK_OPERATORS.get(step["match_type"])
+        if operator is None:
+            raise FunnelError(f"EngageTrack funnel {name!r}: step {step['name']!r} matches by "
+                              f"{step['match_type']}, which the funnel helper cannot express")
+        part, kind = ("path", "page") if step["type"] == "pageview" else ("name", "event")
+        converted.append({"id": step["id"], "name": step["name"], "filter": {
+            "type": kind, part: {"operator": operator, "value": step["pattern"]}}})
+    return converted
 
 
 def funnel_chart(frame: pl.DataFrame, by: str) -> alt.Chart:

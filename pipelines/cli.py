@@ -360,11 +360,13 @@ def check(
         typer.Option(help="Warehouse file (default $FUNNELHOUSE_WAREHOUSE or .funnelhouse/)."),
     ] = None,
 ) -> None:
-    """Re-run the reconciliation checks (models vs the API's own answers) on the warehouse as
-    it stands; exit code 1 when a check fails: funnelhouse check --from 2026-01-01"""
+    """Re-run the reconciliation checks (models vs the API's own answers, Vemetric's and
+    EngageTrack's) on the warehouse as it stands; exit code 1 when a check fails:
+    funnelhouse check --from 2026-01-01"""
     import duckdb
 
     from pipelines import warehouse as warehouse_module
+    from pipelines import reconcile_engagetrack
     from pipelines.reconcile import reconcile, summary_lines
 
     first = parse_day(date_from, "--from") if date_from else None
@@ -377,7 +379,8 @@ def check(
     except duckdb.Error as exc:
         raise fail(f"cannot open {path}: {exc}") from exc
     try:
-        outcomes = reconcile(conn, first, last)
+        outcomes = [*reconcile(conn, first, last),
+                    *reconcile_engagetrack.reconcile(conn, first, last)]
     except duckdb.CatalogException as exc:
         raise fail(f"{path} has no models: run `funnelhouse build` ({exc})") from exc
     finally:

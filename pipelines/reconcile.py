@@ -341,7 +341,9 @@ def summary_lines(outcomes: list[Outcome]) -> list[str]:
     """One line per family: how many comparisons passed, failed or cannot be rebuilt, with
     the first failure's detail and the reason for what cannot be rebuilt."""
     lines = []
-    for family in FAMILIES:
+    # Vemetric's families in their order, then any other source's (EngageTrack's) as met.
+    others = dict.fromkeys(o.family for o in outcomes if o.family not in FAMILIES)
+    for family in (*FAMILIES, *others):
         members = [o for o in outcomes if o.family == family]
         if not members:
             continue

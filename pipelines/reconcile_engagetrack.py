@@ -68,7 +68,10 @@ class EngageTrackOutcome(Outcome):
 
 def reconcile(conn: duckdb.DuckDBPyConnection, first: date | None = None,
               last: date | None = None) -> list[Outcome]:
-    """Compare every EngageTrack range synced inside ``first``..``last`` (all when None)."""
+    """Compare every EngageTrack range synced inside ``first``..``last`` (all when None);
+    nothing on a warehouse whose models were built before EngageTrack's existed."""
+    if not _has(conn, "stg_engagetrack", "events") or not _has(conn, "raw_engagetrack", "stats"):
+        return []
     outcomes: list[Outcome] = []
     for site, date_from, date_to in _ranges(conn, first, last):
         events = _events(conn, site, date_from, date_to)
@@ -78,7 +81,14 @@ def reconcile(conn: duckdb.DuckDBPyConnection, first: date | None = None,
             outcomes += _breakdowns(conn, site, date_from, date_to, events)
             outcomes.append(_goals(conn, site, date_from, date_to, events))
         outcomes += _funnels(conn, site, date_from, date_to, events)
-    return outcomes
+    # grouped by family, in FAMILIES' order (a summary lists them so), ranges in order within
+    return sorted(outcomes, key=lambda o: FAMILIES.index(o.kind))
+
+
+def _has(conn, schema: str, table: str) -> bool:
+    return conn.execute("select count(*) > 0 from information_schema.tables "
+                        "where table_schema = $s and table_name = $t",
+                        {"s": schema, "t": table}).fetchone()[0]
 
 
 def _ranges(conn, first, last) -> list[tuple]:

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from pipelines import models, reconcile_engagetrack, warehouse
 from pipelines import raw_engagetrack as raw
 from pipelines.breakdowns import breakdown_frame
+from pipelines.cli import app as cli
 from pipelines.connectors.engagetrack import EngageTrackConnector
 from pipelines.reference.engagetrack.app import create_app
 from pipelines.reference.engagetrack.dataset import load_dataset
@@ -112,6 +114,7 @@ def test_reconciliation_passes_on_the_tiny_fixture(tiny_warehouse):
                                             for f in reconcile_engagetrack.FAMILIES}
 
 
+@pytest.mark.slow  # generates and syncs a small site (several seconds)
 def test_reconciliation_passes_on_generated_data(generated):
     with warehouse.writer(generated) as conn:
         outcomes = reconcile_engagetrack.reconcile(conn)
@@ -138,3 +141,30 @@ def test_reconciliation_names_what_differs(tmp_path, tiny_warehouse):
                                                ("", "bounce_rate", "12.5", "20")],
         "funnels fun_signup 2026-02-10..2026-02-16": [("st_pricing", "visitors", "9", "2")],
     }
+
+
+def test_funnelhouse_check_reports_engagetrack_s_families(tiny_warehouse):
+    done = CliRunner().invoke(cli, ["check", "--warehouse", str(tiny_warehouse)])
+    assert done.exit_code == 0, done.output
+    assert done.output.splitlines() == [
+        "reconcile engagetrack_stats: passed (8 passed)",
+        "reconcile engagetrack_breakdowns: passed (8 passed)",
+        "reconcile engagetrack_revenue: passed (1 passed)",
+        "reconcile engagetrack_goals: passed (1 passed)",
+        "reconcile engagetrack_funnels: passed (16 passed)",
+    ]
+
+
+def test_the_funnel_helper_resolves_an_engagetrack_funnel_by_name(tiny_warehouse):
+    from pipelines.analysis import resolve_steps
+    from pipelines.funnels import funnel_frame
+
+    with warehouse.writer(tiny_warehouse) as conn:
+        steps = resolve_steps(conn, "Signup")
+        frame = funnel_frame(conn, steps, WINDOW.first, WINDOW.last)
+    assert [s["filter"] for s in steps] == [
+        {"type": "page", "path": {"operator": "eq", "value": "/"}},
+        {"type": "page", "path": {"operator": "eq", "value": "/pricing"}},
+        {"type": "event", "name": {"operator": "eq", "value": "signup"}}]
+    # over these few days the helper's funnel and EngageTrack's own analysis agree
+    assert frame.sort("step_index")["users"].to_list() == [3, 2, 1]

@@ -204,6 +204,7 @@ def test_an_answer_for_another_period_is_malformed(http, tmp_path):
         raw.land_revenue(Shifted(connect(http).api, ORG), tmp_path / "w.duckdb", WINDOW, AT, SITE)
 
 
+@pytest.mark.slow  # a Dagster run (or a faulty landing) of several seconds
 def test_faults_converge_to_the_clean_tables(tiny, landed, tmp_path):
     app = with_faults(create_app(tiny), Faults.parse("429=0.2,500=0.2", seed=3),
                       paths=FAULT_PATHS, error_body=fault_body)
@@ -256,6 +257,7 @@ def clean(server, tmp_path_factory):
     return path, result
 
 
+@pytest.mark.slow  # a Dagster run (or a faulty landing) of several seconds
 def test_the_job_lands_the_window_and_publishes_a_snapshot(clean, landed):
     path, result = clean
     assert (result.api, result.schema) == ("engagetrack", "raw_engagetrack")
@@ -272,6 +274,7 @@ def test_the_job_lands_the_window_and_publishes_a_snapshot(clean, landed):
         for f in ("stats", "breakdowns", "revenue", "goals", "funnels")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("key", "message"), [
     ("expired", "401"),
     ("maker", "402"),
@@ -292,6 +295,7 @@ def test_401_402_403_stop_at_once_and_change_nothing(clean, server, monkeypatch,
     assert tables(path) == before
 
 
+@pytest.mark.slow  # a Dagster run (or a faulty landing) of several seconds
 def test_a_site_of_another_organization_stops_the_preflight(clean, server, monkeypatch):
     path, _ = clean
     monkeypatch.setenv("ENGAGETRACK_API_KEY", KEYS["sync"])
