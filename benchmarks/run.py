@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/run.py                        # 100,000 and 1,000,000 events, 3 runs
     .venv/bin/python benchmarks/run.py --quick                # 1,000 events, 1 run: a smoke test
     .venv/bin/python benchmarks/run.py --sizes 10000,100000 --runs 5 --json out.json
+    .venv/bin/python benchmarks/run.py --steps report --json b.json   # some steps only
+    .venv/bin/python benchmarks/run.py --table out.json b.json        # reprint saved runs
 
 For each size a Vemetric dataset is generated (cached under --data) over 30 days and served by
 the reference API in its own process with the rate limit lifted. Then, run after run, each
@@ -16,7 +18,8 @@ step runs in its own child process (so one step's memory never counts in another
   bare-loop      the same requests with bodies thrown away (what the server allows)
   duckdb-load    the same event rows, already in memory, in one CREATE TABLE AS (what DuckDB
                  allows)
-  models         the marts rebuilt whole on the funnelhouse warehouse (``models.build``)
+  models         the marts rebuilt whole on the funnelhouse warehouse (``models.build``),
+                 once the rest of a sync (aggregates, funnels, ...) is landed, untimed
   report         the weekly report rendered to HTML from the built warehouse
 
 and prints one table: per size and step the median, min and max over the runs of wall time,
@@ -48,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _measure import (  # noqa: E402
     DAYS,
     DEFAULT_DATA,
+    Sample,
     Sample,
     Server,
     api_key,
@@ -132,18 +136,14 @@ def child_duckdb_load(data: Path, url: str, work: Path, first: date, last: date)
 
 
 def child_models(data: Path, url: str, work: Path, first: date, last: date) -> None:
-    """Rebuild the marts on a copy of this run's funnelhouse warehouse (plus the project and
-    funnels, which the models read), then publish the snapshot the report opens."""
+    """Rebuild the marts on a copy of this run's funnelhouse warehouse, completed first with
+    the rest of a sync (untimed), then publish the snapshot the report opens."""
     from pipelines import models, warehouse
-    from pipelines.connectors.vemetric import VemetricConnector
-    from pipelines.raw_vemetric import Window, land_funnels, land_project
 
     path = work / "w.duckdb"
     work.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(work.parent / work.name.replace("models", "funnelhouse") / "w.duckdb", path)
-    with VemetricConnector.connect(url, api_key(data)) as api:
-        for land in (land_project, land_funnels):
-            land(api, path, Window(first, last), datetime.now(UTC))
+    complete_sync(url, api_key(data), path, first, last)
     began = time.perf_counter()
     models.build(path, full=True)
     seconds = time.perf_counter() - began
@@ -151,8 +151,30 @@ def child_models(data: Path, url: str, work: Path, first: date, last: date) -> N
     child_result(seconds, landed_events(path), None)
 
 
+def complete_sync(url: str, key: str, path: Path, first: date, last: date) -> None:
+    """Land what a sync lands besides users and events (project, funnels, the API's own
+    aggregates, funnel results, filter values): the models read the funnels, and the report
+    knows which days were synced from the aggregates' ranges."""
+    import duckdb
+
+    from pipelines import raw_vemetric as raw
+    from pipelines.connectors.vemetric import VemetricConnector
+
+    window, now = raw.Window(first, last), datetime.now(UTC)
+    with VemetricConnector.connect(url, key) as api:
+        raw.land_project(api, path, window, now)
+        raw.land_funnels(api, path, window, now)
+        raw.land_analytics(api, path, window, now, raw.event_properties(path, window))
+        with duckdb.connect(str(path), read_only=True) as conn:
+            funnels = [row[0] for row in conn.execute(
+                f"select id from {raw.SCHEMA}.funnels order by id").fetchall()]
+        raw.land_funnel_results(api, path, window, now, funnels)
+        raw.land_filter_values(api, path, window, now)
+
+
 def child_report(data: Path, url: str, work: Path, first: date, last: date) -> None:
     from pipelines.reports.config import load_reports
+    from pipelines.reports.data import NOT_SYNCED
     from pipelines.reports.runner import make_report
 
     built = work.parent / work.name.replace("report", "models") / "w.duckdb"
@@ -160,8 +182,8 @@ def child_report(data: Path, url: str, work: Path, first: date, last: date) -> N
     began = time.perf_counter()
     result = make_report(config, as_of=REPORT_AS_OF, warehouse_path=built, out_dir=work)
     seconds = time.perf_counter() - began
-    if result.path is None or not result.path.stat().st_size:
-        raise SystemExit("the report wrote no file")
+    if result.path is None or NOT_SYNCED in result.path.read_text():
+        raise SystemExit(f"the report has no data for {result.period}: {result.notices}")
     child_result(seconds, landed_events(built), None)
 
 
@@ -185,15 +207,16 @@ class Measured:
     samples: list[Sample]
 
 
-def measure_size(size: int, runs: int, data_dir: Path, say: Callable[[str], None]) -> list[Measured]:
+def measure_size(size: int, runs: int, data_dir: Path, steps: list[str],
+                 say: Callable[[str], None]) -> list[Measured]:
     """Every step ``runs`` times on one dataset, steps interleaved run by run so that a slow
     spell of the machine spreads over all of them instead of hitting one."""
     path = dataset(data_dir, size)
     first, last = window_days()
-    measured = {step: Measured(size, step, []) for step in STEPS}
+    measured = {step: Measured(size, step, []) for step in steps}
     with Server(path) as server, tempfile.TemporaryDirectory(prefix="funnelhouse-bench-") as tmp:
         for run in range(runs):
-            for step in STEPS:
+            for step in steps:
                 work = Path(tmp) / f"{run}-{step}"
                 sample = run_child([__file__, "--child", step, "--data", str(path),
                                     "--url", server.url, "--work", str(work),
@@ -234,11 +257,13 @@ def table(results: list[Measured]) -> list[str]:
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for size in sizes:
-        fh = by[(size, "funnelhouse")]
+        fh = by.get((size, "funnelhouse"))
         for step, label in STEPS.items():
+            if (size, step) not in by:
+                continue
             m = by[(size, step)]
             requests = {s.requests for s in m.samples if s.requests is not None}
-            peers = step in SYNC_PEERS
+            peers = step in SYNC_PEERS and fh is not None
             lines.append("| " + " | ".join([
                 f"{m.samples[0].rows:,}",
                 label,
@@ -249,7 +274,8 @@ def table(results: list[Measured]) -> list[str]:
                 fmt(paired(rates(fh), rates(m))) if peers else "—",
                 fmt(paired([s.peak_rss_mb for s in fh.samples],
                            [s.peak_rss_mb for s in m.samples])) if peers else "—",
-                fmt(growth(by, size, step, sizes)) if size != sizes[0] else "—",
+                fmt(growth(by, size, step, sizes)) if (sizes[0], step) in by and size != sizes[0]
+                else "—",
             ]) + " |")
     return lines
 
@@ -260,26 +286,33 @@ def growth(by: dict, size: int, step: str, sizes: list[int]) -> list[float]:
 
 
 def goal_lines(results: list[Measured]) -> list[str]:
-    """Each goal of issue 7 with the measured median beside it, at the largest size."""
+    """Each goal of issue 7 with the measured median beside it, at the largest size (a goal
+    whose steps were not run is left out)."""
     sizes = sorted({m.size for m in results})
     by = {(m.size, m.step): m for m in results}
     top = sizes[-1]
-    fh = by[(top, "funnelhouse")]
-    vs_dlt = spread(paired(rates(fh), rates(by[(top, "dlt-parquet")]))).median
-    rss = spread(paired([s.peak_rss_mb for s in fh.samples],
-                        [s.peak_rss_mb for s in by[(top, "dlt-parquet")].samples])).median
-    vs_bare = spread(paired(rates(fh), rates(by[(top, "bare-loop")]))).median
-    lines = [
-        f"goal: funnelhouse >= {GOALS['vs_dlt']:g}x dlt (parquet) in events/s at {top:,}: "
-        f"{vs_dlt:.2f}x -> {'met' if vs_dlt >= GOALS['vs_dlt'] else 'MISSED'}",
-        f"goal: funnelhouse peak RSS below dlt (parquet): ratio {rss:.2f} -> "
-        f"{'met' if rss < 1 else 'MISSED'}",
-        f"goal: funnelhouse >= {GOALS['vs_bare']:g} of the bare loop: {vs_bare:.2f} -> "
-        f"{'met' if vs_bare >= GOALS['vs_bare'] else 'MISSED'}",
-    ]
-    if len(sizes) > 1:
+    fh = by.get((top, "funnelhouse"))
+    if fh is None:
+        return []
+    lines = []
+    dlt = by.get((top, "dlt-parquet"))
+    if dlt is not None:
+        vs_dlt = spread(paired(rates(fh), rates(dlt))).median
+        rss = spread(paired([s.peak_rss_mb for s in fh.samples],
+                            [s.peak_rss_mb for s in dlt.samples])).median
+        lines += [
+            f"goal: funnelhouse >= {GOALS['vs_dlt']:g}x dlt (parquet) in events/s at {top:,}: "
+            f"{vs_dlt:.2f}x -> {'met' if vs_dlt >= GOALS['vs_dlt'] else 'MISSED'}",
+            f"goal: funnelhouse peak RSS below dlt (parquet): ratio {rss:.2f} -> "
+            f"{'met' if rss < 1 else 'MISSED'}",
+        ]
+    if (top, "bare-loop") in by:
+        vs_bare = spread(paired(rates(fh), rates(by[(top, "bare-loop")]))).median
+        lines.append(f"goal: funnelhouse >= {GOALS['vs_bare']:g} of the bare loop: {vs_bare:.2f} "
+                     f"-> {'met' if vs_bare >= GOALS['vs_bare'] else 'MISSED'}")
+    if len(sizes) > 1 and (sizes[0], "funnelhouse") in by:
         cost = spread(growth(by, top, "funnelhouse", sizes)).median
-        events = by[(top, "funnelhouse")].samples[0].rows / by[(sizes[0], "funnelhouse")].samples[0].rows
+        events = fh.samples[0].rows / by[(sizes[0], "funnelhouse")].samples[0].rows
         lines.append(f"goal: funnelhouse wall time from {sizes[0]:,} to {top:,} events (x{events:.1f} "
                      f"events) within {GOALS['growth']:g}x: {cost:.2f}x -> "
                      f"{'met' if cost <= GOALS['growth'] else 'MISSED'}")
@@ -311,6 +344,37 @@ def parse_sizes(text: str) -> list[int]:
     return sizes
 
 
+def parse_steps(text: str) -> list[str]:
+    """Some of STEPS, in STEPS' order; each step brings the ones it builds on."""
+    wanted = {part.strip() for part in text.split(",") if part.strip()}
+    unknown = sorted(wanted - set(STEPS))
+    if unknown or not wanted:
+        raise argparse.ArgumentTypeError(f"unknown steps {unknown}; expected some of "
+                                         f"{', '.join(STEPS)}")
+    needs = {"report": "models", "models": "funnelhouse"}
+    for step in ("report", "models"):
+        if step in wanted:
+            wanted.add(needs[step])
+    return [step for step in STEPS if step in wanted]
+
+
+def load_samples(paths: list[Path]) -> list[Measured]:
+    """Measurements saved with --json; a later file's (size, step) replaces an earlier one's."""
+    merged: dict[tuple[int, str], Measured] = {}
+    for path in paths:
+        for m in json.loads(path.read_text()):
+            merged[(m["size"], m["step"])] = Measured(
+                m["size"], m["step"], [Sample(**s) for s in m["samples"]])
+    return [merged[key] for key in sorted(merged, key=lambda k: (k[0], list(STEPS).index(k[1])))]
+
+
+def print_results(results: list[Measured], heading: str) -> None:
+    print(heading)
+    print("\n".join(table(results)))
+    print()
+    print("\n".join(goal_lines(results)))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -320,7 +384,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", type=parse_sizes, default=None,
                         help="comma-separated event counts (default 100000,1000000)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="dataset cache")
+    parser.add_argument("--steps", type=parse_steps, default=list(STEPS),
+                        help=f"some of {','.join(STEPS)} (default all)")
     parser.add_argument("--json", type=Path, help="also write every sample here")
+    parser.add_argument("--table", type=Path, nargs="+", metavar="JSON",
+                        help="print the table of saved --json files (later ones replace a "
+                             "size and step of earlier ones) and exit")
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
@@ -330,20 +399,21 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         CHILDREN[args.child](args.data, args.url, args.work, args.first, args.last)
         return
+    if args.table:
+        print_results(load_samples(args.table), f"funnelhouse benchmark, from {len(args.table)} "
+                      "saved run(s): median [min–max]\n")
+        return
     runs = args.runs or (1 if args.quick else 3)
     if runs < 1:
         parser.error("--runs must be at least 1")
     sizes = args.sizes or list(QUICK_SIZES if args.quick else DEFAULT_SIZES)
     began, load = time.perf_counter(), os.getloadavg()[0]
     say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
-    results = [m for size in sizes for m in measure_size(size, runs, args.data, say)]
-    print(f"funnelhouse benchmark: {runs} run(s) per figure (median [min–max]), "
-          f"{DAYS}-day Vemetric datasets, reference API on 127.0.0.1 with the rate limit lifted")
-    print(f"machine: {machine()}; load average (1 min) {load:.1f} at the start, "
-          f"{os.getloadavg()[0]:.1f} at the end\n")
-    print("\n".join(table(results)))
-    print()
-    print("\n".join(goal_lines(results)))
+    results = [m for size in sizes for m in measure_size(size, runs, args.data, args.steps, say)]
+    print_results(results, f"funnelhouse benchmark: {runs} run(s) per figure (median [min–max]), "
+                  f"{DAYS}-day Vemetric datasets, reference API on 127.0.0.1 with the rate limit "
+                  f"lifted\nmachine: {machine()}; load average (1 min) {load:.1f} at the start, "
+                  f"{os.getloadavg()[0]:.1f} at the end\n")
     print(f"\ntotal benchmark time {time.perf_counter() - began:.0f} s")
     if args.json:
         args.json.write_text(json.dumps([{**asdict(m)} for m in results], indent=2))

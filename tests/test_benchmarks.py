@@ -159,3 +159,29 @@ def test_goals_compare_the_largest_size_with_the_issue_thresholds():
         "goal: funnelhouse wall time from 100 to 1,000 events (x10.0 events) within 12x: "
         "8.00x -> met",
     ]
+
+
+def test_steps_keep_their_order_and_bring_what_they_build_on():
+    assert bench.parse_steps("report") == ["funnelhouse", "models", "report"]
+    assert bench.parse_steps("bare-loop,dlt-default") == ["dlt-default", "bare-loop"]
+    with pytest.raises(Exception, match=r"unknown steps \['curl'\]"):
+        bench.parse_steps("bare-loop,curl")
+
+
+def test_saved_runs_merge_later_files_over_earlier_ones(tmp_path):
+    results = synthetic_results()
+    first = tmp_path / "first.json"
+    first.write_text(json.dumps([bench.asdict(m) for m in results]))
+    again = measured(100, "report", [9.0], 1000, [50.0])
+    second = tmp_path / "second.json"
+    second.write_text(json.dumps([bench.asdict(again)]))
+    merged = bench.load_samples([first, second])
+    assert [(m.size, m.step) for m in merged] == [(m.size, m.step) for m in results]
+    assert merged[[(m.size, m.step) for m in merged].index((100, "report"))] == again
+
+
+def test_goals_of_steps_not_run_are_left_out():
+    only = [m for m in synthetic_results() if m.step in ("funnelhouse", "bare-loop")
+            and m.size == 1000]
+    assert bench.goal_lines(only) == ["goal: funnelhouse >= 0.8 of the bare loop: 3.00 -> met"]
+    assert bench.goal_lines([m for m in synthetic_results() if m.step == "report"]) == []
