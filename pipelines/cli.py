@@ -229,6 +229,12 @@ def plan(
     base_url: Annotated[Optional[str], typer.Option(help=BASE_URL_HELP)] = None,
     org: OrgOption = None,
     site: SiteOption = None,
+    warehouse: Annotated[
+        Optional[Path],
+        typer.Option(help="Warehouse whose synced events tell which event properties a Vemetric "
+                          "sync will break down by (default $FUNNELHOUSE_WAREHOUSE or "
+                          ".funnelhouse/)."),
+    ] = None,
 ) -> None:
     """Show the requests a sync of the range would make and how long the rate limit makes it
     take (a few cheap calls; key from $VEMETRIC_API_KEY or $ENGAGETRACK_API_KEY)."""
@@ -242,12 +248,13 @@ def plan(
         if api is SyncedApi.engagetrack:
             typer.echo(plan_engagetrack_text(first, last, base_url, org, site))
         else:
-            typer.echo(plan_vemetric_text(first, last, base_url))
+            typer.echo(plan_vemetric_text(first, last, base_url, warehouse))
     except ConnectorError as exc:
         raise fail(str(exc)) from exc
 
 
-def plan_vemetric_text(first: date, last: date, base_url: str | None) -> str:
+def plan_vemetric_text(first: date, last: date, base_url: str | None,
+                       warehouse: Path | None) -> str:
     import os
 
     from pipelines.connectors.planning import plan_vemetric
@@ -256,10 +263,15 @@ def plan_vemetric_text(first: date, last: date, base_url: str | None) -> str:
         VemetricConnector,
         api_key_from_env,
     )
+    from pipelines.raw_vemetric import known_event_properties
 
     url = base_url or os.environ.get("VEMETRIC_BASE_URL") or DEFAULT_BASE_URL
+    # The API cannot list event property names; a sync breaks down by those its events carry.
+    # The warehouse's earlier syncs are the best source before anything runs (exact when the
+    # range was synced before); the plan says which it assumed.
+    properties = known_event_properties(warehouse, first, last)
     with VemetricConnector.connect(url, api_key_from_env()) as connector:
-        return plan_vemetric(connector, first, last).describe()
+        return plan_vemetric(connector, first, last, event_properties=properties).describe()
 
 
 def plan_engagetrack_text(first: date, last: date, base_url: str | None, org: str | None,

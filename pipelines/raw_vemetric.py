@@ -36,10 +36,11 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+import duckdb
 import orjson
 import polars as pl
 
@@ -345,8 +346,35 @@ def event_properties(path: str | Path | None, window: Window) -> list[str]:
         texts = conn.execute(
             f"select distinct data from {SCHEMA}.user_events where partition_date between "
             "$first and $last and data <> '{{}}'", window.params()).fetchall()
-    names = {k for (text,) in texts for k, v in orjson.loads(text).items() if isinstance(v, str)}
-    return sorted(names)
+    return _string_property_names(texts)
+
+
+def _string_property_names(texts: Iterable[tuple[str]]) -> list[str]:
+    return sorted({k for (text,) in texts for k, v in orjson.loads(text).items()
+                   if isinstance(v, str)})
+
+
+def known_event_properties(path: str | Path | None, first: date, last: date) -> list[str]:
+    """The string-valued event properties a sync of first..last is expected to break down by,
+    read from the published snapshot without touching the writer's file: those of the range
+    when it was synced before, else those of every synced day; [] without a warehouse."""
+    try:
+        conn = warehouse.connect(path)
+    except warehouse.WarehouseError:
+        return []
+    try:
+        for where in ("partition_date between $first and $last", "true"):
+            texts = conn.execute(
+                f"select distinct data from {SCHEMA}.user_events where {where} "
+                "and data <> '{}'", {"first": first, "last": last} if "$" in where else {},
+            ).fetchall()
+            if texts:
+                return _string_property_names(texts)
+        return []
+    except duckdb.CatalogException:  # a warehouse that never synced Vemetric
+        return []
+    finally:
+        conn.close()
 
 
 def land_analytics(connector: Connector, path: str | Path | None, window: Window,

@@ -29,9 +29,10 @@ __all__ = ["SyncError", "SyncResult", "RichProgress", "run_sync", "window_rows"]
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
-# The CLI shows its own progress; Dagster's console log only reports errors (the event log in
-# the instance still has everything).
-QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+# The CLI shows its own progress and turns a failure into one clean line (`first_failure`), so
+# Dagster's console log stays silent: no step tracebacks on stderr for a bad key. The run's
+# event log in the instance still holds everything, tracebacks included.
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 class SyncError(RuntimeError):

@@ -241,3 +241,21 @@ def test_the_plan_command_prints_the_planned_requests(server, monkeypatch):
     assert outcome.exit_code == 0, outcome.output
     assert outcome.output.startswith("Vemetric sync 2026-01-19 .. 2026-01-20\n")
     assert Counter(line.split()[0] for line in outcome.output.splitlines())["Assumes"] >= 1
+
+
+def test_the_plan_reads_event_properties_from_the_warehouse_and_predicts_the_sync(
+        server, clean, monkeypatch):
+    path, result, _ = clean
+    monkeypatch.setenv("VEMETRIC_API_KEY", KEY)
+    with_history = CliRunner().invoke(cli, [
+        "plan", "vemetric", "--from", str(FIRST), "--to", str(LAST), "--base-url", server.url,
+        "--warehouse", str(path)])
+    assert with_history.exit_code == 0, with_history.output
+    planned = next(line for line in with_history.output.splitlines() if " requests, about " in line)
+    assert int(planned.split()[0].replace(",", "")) == result.requests
+    assert "the 2 seen in the warehouse (button, plan)" in with_history.output
+
+    no_history = CliRunner().invoke(cli, [
+        "plan", "vemetric", "--from", str(FIRST), "--to", str(LAST), "--base-url", server.url,
+        "--warehouse", str(path.with_name("none.duckdb"))])
+    assert "no event property breakdowns (none seen in the warehouse yet)" in no_history.output

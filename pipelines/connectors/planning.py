@@ -193,10 +193,20 @@ def _server_limit(connector: VemetricConnector) -> int:
 def _assumptions(shape: VemetricShape, events: int, limit: int) -> tuple[str, ...]:
     notes = [
         f"every breakdown and every filter field has fewer than {limit} values in the range",
-        "the event properties to break down by are the ones given "
-        f"({len(shape.event_properties)}); each more adds one request",
+        _properties_note(shape.event_properties),
     ]
     if events >= limit:
         notes.insert(0, f"no user has {limit} or more events in the range "
                         f"({events:,} events in all; each such user adds pages)")  # fmt: skip
     return tuple(notes)
+
+
+def _properties_note(properties: Sequence[str]) -> str:
+    # The API cannot list event property names: a sync breaks down by those its events carry,
+    # which the CLI reads from the warehouse's earlier syncs.
+    if not properties:
+        return ("no event property breakdowns (none seen in the warehouse yet); each property "
+                "the range's events carry adds one request")
+    shown = ", ".join(properties[:6]) + (", ..." if len(properties) > 6 else "")
+    return (f"the event properties to break down by are the {len(properties)} seen in the "
+            f"warehouse ({shown}); each other one adds one request")

@@ -180,7 +180,7 @@ def run_models(first: date, last: date, path: str | os.PathLike,
     job = definitions.resolve_job_def("vemetric_models")
     tags = {"dagster/asset_partition_range_start": first.isoformat(),
             "dagster/asset_partition_range_end": last.isoformat()}
-    quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+    from pipelines.sync import QUIET as quiet
     with _instance(instance) as dagster:
         result = job.execute_in_process(run_config=quiet, instance=dagster, tags=tags,
                                         raise_on_error=False)
