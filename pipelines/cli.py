@@ -95,7 +95,11 @@ def serve(
         float, typer.Option(help="Seconds an injected 'timeout' fault hangs before answering.")
     ] = 30.0,
 ) -> None:
-    """Serve an offline reference API on a dataset: funnelhouse serve vemetric --data tiny.json"""
+    """Serve an offline reference API on a dataset.
+
+    Prints one line "listening on http://HOST:PORT" once it accepts requests, e.g.
+    funnelhouse serve vemetric --data tiny.json
+    """
     from pipelines.reference.faults import Faults, FaultSpecError, with_faults
     from pipelines.reference.serving import run_server
     from pipelines.reference.vemetric.app import create_app
@@ -185,9 +189,11 @@ def sync(
     org: OrgOption = None,
     site: SiteOption = None,
 ) -> None:
-    """Sync a date range into the warehouse (key from $VEMETRIC_API_KEY or
-    $ENGAGETRACK_API_KEY), then publish a read-only snapshot:
-    funnelhouse sync vemetric --from 2026-01-01 --to 2026-01-31"""
+    """Sync a date range into the warehouse, then publish a read-only snapshot.
+
+    The key comes from $VEMETRIC_API_KEY or $ENGAGETRACK_API_KEY, e.g.
+    funnelhouse sync vemetric --from 2026-01-01 --to 2026-01-31
+    """
     from rich.console import Console
 
     from pipelines.sync import RichProgress, SyncError, run_sync
@@ -236,8 +242,10 @@ def plan(
                           ".funnelhouse/)."),
     ] = None,
 ) -> None:
-    """Show the requests a sync of the range would make and how long the rate limit makes it
-    take (a few cheap calls; key from $VEMETRIC_API_KEY or $ENGAGETRACK_API_KEY)."""
+    """Show the requests a sync would make, and the minutes the rate limit makes it take.
+
+    A few cheap calls; the key comes from $VEMETRIC_API_KEY or $ENGAGETRACK_API_KEY.
+    """
     from pipelines.connectors.errors import ConnectorError
 
     engagetrack_only(api, org, site)
@@ -345,8 +353,10 @@ def build(
         typer.Option(help="Warehouse file (default $FUNNELHOUSE_WAREHOUSE or .funnelhouse/)."),
     ] = None,
 ) -> None:
-    """Rebuild the SQL models (only the days synced since the last build, or all with
-    --full), then publish a read-only snapshot: funnelhouse build --full"""
+    """Rebuild the SQL models, then publish a read-only snapshot.
+
+    Only the days synced since the last build, or everything with --full.
+    """
     from pipelines import warehouse as warehouse_module
     from pipelines.models import ModelError
     from pipelines.models import build as build_models
@@ -372,9 +382,11 @@ def check(
         typer.Option(help="Warehouse file (default $FUNNELHOUSE_WAREHOUSE or .funnelhouse/)."),
     ] = None,
 ) -> None:
-    """Re-run the reconciliation checks (models vs the API's own answers, Vemetric's and
-    EngageTrack's) on the warehouse as it stands; exit code 1 when a check fails:
-    funnelhouse check --from 2026-01-01"""
+    """Re-run the reconciliation checks on the warehouse as it stands.
+
+    Compares the models with the API's own answers (Vemetric's and EngageTrack's); the exit
+    code is 1 when a check fails, e.g. funnelhouse check --from 2026-01-01
+    """
     import duckdb
 
     from pipelines import warehouse as warehouse_module
@@ -434,8 +446,10 @@ def report(
         typer.Option(help="Warehouse file (default $FUNNELHOUSE_WAREHOUSE or .funnelhouse/)."),
     ] = None,
 ) -> None:
-    """Render one report now from the latest snapshot, to an HTML file and/or by email, and
-    print the file's path: funnelhouse report weekly --out out --to ana@example.com"""
+    """Render one report now from the latest snapshot, to an HTML file and/or by email.
+
+    Prints the file's path, e.g. funnelhouse report weekly --out out --to ana@example.com
+    """
     from pipelines.reference.clock import parse_utc
     from pipelines.reports.config import CONFIG_PATH, load_reports
     from pipelines.reports.runner import REPORT_ERRORS, default_out_dir, make_report
