@@ -36,6 +36,12 @@ class SyncedApi(str, Enum):
 
 
 BASE_URL_HELP = "API root (default $VEMETRIC_BASE_URL or $ENGAGETRACK_BASE_URL, else the real API)."
+FromOption = Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (UTC).")]
+ToOption = Annotated[str, typer.Option("--to", help="Last day, YYYY-MM-DD, inclusive.")]
+WarehouseOption = Annotated[
+    Optional[Path],
+    typer.Option(help="Warehouse file (default $FUNNELHOUSE_WAREHOUSE or .funnelhouse/)."),
+]
 OrgOption = Annotated[
     Optional[str],
     typer.Option("--org", help="EngageTrack organization id (default $ENGAGETRACK_ORG_ID)."),
@@ -179,13 +185,10 @@ def parse_day(value: str, option: str) -> date:
 @app.command()
 def sync(
     api: Annotated[SyncedApi, typer.Argument(help="Which API to sync.")],
-    date_from: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (UTC).")],
-    date_to: Annotated[str, typer.Option("--to", help="Last day, YYYY-MM-DD, inclusive.")],
+    date_from: FromOption,
+    date_to: ToOption,
     base_url: Annotated[Optional[str], typer.Option(help=BASE_URL_HELP)] = None,
-    warehouse: Annotated[
-        Optional[Path],
-        typer.Option(help="Warehouse file (default $FUNNELHOUSE_WAREHOUSE or .funnelhouse/)."),
-    ] = None,
+    warehouse: WarehouseOption = None,
     org: OrgOption = None,
     site: SiteOption = None,
 ) -> None:
@@ -230,8 +233,8 @@ def print_sync_summary(result) -> None:
 @app.command()
 def plan(
     api: Annotated[SyncedApi, typer.Argument(help="Which API's sync to plan.")],
-    date_from: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (UTC).")],
-    date_to: Annotated[str, typer.Option("--to", help="Last day, YYYY-MM-DD, inclusive.")],
+    date_from: FromOption,
+    date_to: ToOption,
     base_url: Annotated[Optional[str], typer.Option(help=BASE_URL_HELP)] = None,
     org: OrgOption = None,
     site: SiteOption = None,
@@ -348,10 +351,7 @@ def demo(
 @app.command()
 def build(
     full: Annotated[bool, typer.Option("--full", help="Rebuild every model whole.")] = False,
-    warehouse: Annotated[
-        Optional[Path],
-        typer.Option(help="Warehouse file (default $FUNNELHOUSE_WAREHOUSE or .funnelhouse/)."),
-    ] = None,
+    warehouse: WarehouseOption = None,
 ) -> None:
     """Rebuild the SQL models, then publish a read-only snapshot.
 
@@ -377,10 +377,7 @@ def check(
     date_to: Annotated[
         Optional[str], typer.Option("--to", help="Last day of the ranges to check.")
     ] = None,
-    warehouse: Annotated[
-        Optional[Path],
-        typer.Option(help="Warehouse file (default $FUNNELHOUSE_WAREHOUSE or .funnelhouse/)."),
-    ] = None,
+    warehouse: WarehouseOption = None,
 ) -> None:
     """Re-run the reconciliation checks on the warehouse as it stands.
 
@@ -441,10 +438,7 @@ def report(
     config: Annotated[
         Optional[Path], typer.Option(help="Reports file (default reports/reports.yaml).")
     ] = None,
-    warehouse: Annotated[
-        Optional[Path],
-        typer.Option(help="Warehouse file (default $FUNNELHOUSE_WAREHOUSE or .funnelhouse/)."),
-    ] = None,
+    warehouse: WarehouseOption = None,
 ) -> None:
     """Render one report now from the latest snapshot, to an HTML file and/or by email.
 
