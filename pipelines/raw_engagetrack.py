@@ -85,8 +85,9 @@ VISITOR_FIELDS = (
     *(Field(name, name, "str", nullable=True)
       for name in ("email", "name", "avatar_url", "external_id")),
     # null for a visitor without events; such visitors are never in a window's sync
-    Field("first_seen_at", "first_seen_at", "ts", nullable=True),
-    Field("last_seen_at", "last_seen_at", "ts", nullable=True),
+    # event times: with milliseconds (the served spec's choice), as are the timeline's
+    Field("first_seen_at", "first_seen_at", "ts_ms", nullable=True),
+    Field("last_seen_at", "last_seen_at", "ts_ms", nullable=True),
     *(Field(name, name, "int") for name in ("total_sessions", "total_pageviews", "total_goals")),
     Field("total_revenue", "total_revenue", "float"),
     *(Field(name, name, "str", nullable=True) for name in (
@@ -95,7 +96,7 @@ VISITOR_FIELDS = (
 EVENT_FIELDS = (
     Field("id", "event_id", "str"), Field("session_id", "session_id", "str"),
     Field("type", "type", "str"), Field("name", "name", "str"),
-    Field("timestamp", "timestamp", "ts"),
+    Field("timestamp", "timestamp", "ts_ms"),
     *(Field(name, name, "str") for name in (
         "path", "title", "referrer", "referrer_source", "channel", "utm_source", "utm_medium",
         "utm_campaign", "country", "city", "browser", "os", "device")),

@@ -8,8 +8,8 @@ it compares:
 
 ``stats``       analytics/stats: visitors, sessions, pageviews, events, bounce rate (% of
                 sessions with exactly one pageview), mean session duration (last − first
-                event; within 1 s, as timelines give whole seconds), views per session; for
-                the window and each of its days
+                event, from the timelines' millisecond times), views per session; for the
+                window and each of its days
 ``breakdowns``  each value of pages, sources, channels, devices, browsers, OSes, countries and
                 cities: visitors, sessions, pageviews (pages count pageviews only)
 ``revenue``     analytics/revenue: total, orders, paying visitors, average order value
@@ -42,10 +42,9 @@ from pipelines.validation_engagetrack import BREAKDOWN_DIMENSIONS
 __all__ = ["FAMILIES", "EngageTrackOutcome", "reconcile"]
 
 FAMILIES = ("stats", "breakdowns", "revenue", "goals", "funnels")
+# Timelines give event times with the milliseconds the API computes from, so every figure,
+# session durations and funnel order included, is rebuilt exactly: rates and means to 2 decimals.
 TOLERANCE = 0.005 + 1e-9
-# Timelines give event times in whole seconds (truncated) while the API measures sessions
-# from its own finer times: each duration, and so their mean, is known to within 1 s.
-TOLERANCES = {"avg_session_duration": 1.0}
 # breakdown row name -> the event column it groups by
 COLUMNS = {"path": "path", "source": "referrer_source", "channel": "channel", "device": "device",
            "browser": "browser", "os": "os", "country": "country", "city": "city"}
@@ -269,7 +268,7 @@ def _outcome(family: str, subject: str, date_from: date, date_to: date, pairs: l
         {"value": value, "metric": metric, "api": _text(api.get(metric)),
          "local": _text(local.get(metric))}
         for value, api, local in pairs for metric in metrics
-        if not _same(api.get(metric), local.get(metric), TOLERANCES.get(metric, TOLERANCE))
+        if not _same(api.get(metric), local.get(metric), TOLERANCE)
     ]
     return EngageTrackOutcome(
         kind=family, subject=subject, first=date_from, last=date_to,
@@ -277,7 +276,7 @@ def _outcome(family: str, subject: str, date_from: date, date_to: date, pairs: l
         differences=_differences(differences), label=LABELS.get(family, subject))
 
 
-def _same(api, local, tolerance: float) -> bool:
+def _same(api, local, tolerance: float = TOLERANCE) -> bool:
     if api is None or local is None:
         return api is None and local is None
     if isinstance(api, float) or isinstance(local, float):

@@ -9,7 +9,7 @@ select
     session_id,
     event_name,
     is_pageview,
-    occurred_at,   -- UTC, second precision
+    occurred_at,   -- UTC: second precision from Vemetric, milliseconds from EngageTrack
     day,           -- UTC day of occurred_at
     origin,
     path,

@@ -39,7 +39,11 @@ NOTES = (
     "`page` and `limit` beside `data`; `filters` is a JSON array of "
     '`{"field","operator","value"}`; `7d`/`30d` end on and include `date`; timeline '
     "events are newest first and may be bounded with `from`/`to`; key listings show "
-    "`key_preview` (`****` + last 4 characters)."
+    "`key_preview` (`****` + last 4 characters); event times (timeline and completion "
+    "`timestamp`, a visitor's `first_seen_at`/`last_seen_at`) are UTC with milliseconds "
+    "(`YYYY-MM-DDTHH:MM:SS.mmmZ`), the precision analytics, funnels (a step strictly after "
+    "the previous one) and session durations are computed at; other times (`created_at`, "
+    "`expires_at`, ...) are whole seconds (`YYYY-MM-DDTHH:MM:SSZ`)."
 )
 
 

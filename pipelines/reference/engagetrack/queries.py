@@ -15,6 +15,10 @@ Definitions (the public docs give names, not formulas; these are the reference's
   ``dropoff_rate`` the % lost (100 and 0 for step 1; both 0 after an empty step).
   ``revenue`` sums the period's revenue of the step's visitors; ``top_sources`` and
   ``top_countries`` (3 each) count them by the source and country of the matching event.
+- Precision: every figure is computed from the events' millisecond times, and the event times
+  the API shows (timelines, goal completions, visitors' ``first_seen_at``/``last_seen_at``)
+  carry those milliseconds (``YYYY-MM-DDTHH:MM:SS.mmmZ``), so all of it can be rebuilt from
+  timelines exactly (two events in one second are still ordered).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Any
 import orjson
 import polars as pl
 
-from pipelines.reference.clock import format_seconds
+from pipelines.reference.clock import format_millis
 from pipelines.reference.engagetrack.dataset import Site
 from pipelines.reference.engagetrack.filters import filter_expr, match_expr
 from pipelines.reference.engagetrack.periods import Period
@@ -281,7 +285,9 @@ def completions_json(rows: pl.DataFrame) -> list[dict[str, Any]]:
 
 
 def _timestamps_as_text(row: dict[str, Any]) -> dict[str, Any]:
+    # Event times (and a visitor's first/last seen, which are event times) keep the
+    # milliseconds every figure above is computed from, so a client can rebuild them exactly.
     for name in ("first_seen_at", "last_seen_at", "timestamp"):
         if row.get(name) is not None:
-            row[name] = format_seconds(row[name])
+            row[name] = format_millis(row[name])
     return row

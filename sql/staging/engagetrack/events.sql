@@ -2,8 +2,9 @@
 -- the conformed names. event_id is the API's own id, so an event is one row (occurrences 1).
 -- A pageview has no name; any other event is named by its `name`, or by its type (click,
 -- purchase, ...) when it has none. EngageTrack sends a path but no origin or hash: the origin
--- of a pageview is the site's domain, hashes are ''. Times are UTC at second precision; `day`
--- is the UTC day (the raw partition). The per-event fields Vemetric lacks (referrer, UTM,
+-- of a pageview is the site's domain, hashes are ''. Times are UTC with milliseconds, as the API
+-- sends event times (two events in one second keep their order); `day` is the UTC day (the raw
+-- partition). The per-event fields Vemetric lacks (referrer, UTM,
 -- country, device, revenue, ...) stay here for EngageTrack's own reconciliation.
 with source as (
     select * from raw_engagetrack.timeline_events

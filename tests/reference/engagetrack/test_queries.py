@@ -131,7 +131,7 @@ def test_visitors_page_by_number_with_total_and_search(http):
     assert alice == {
         "id": "v_alice", "uid": "a1b2c3", "email": "alice@example.com", "name": "Alice",
         "avatar_url": "https://example.com/alice.png", "external_id": "cust_1",
-        "first_seen_at": "2026-02-10T09:00:00Z", "last_seen_at": "2026-02-16T10:01:00Z",
+        "first_seen_at": "2026-02-10T09:00:00.000Z", "last_seen_at": "2026-02-16T10:01:00.000Z",
         "total_sessions": 2, "total_pageviews": 4, "total_goals": 2, "total_revenue": 49.0,
         "last_country": "US", "last_browser": "Chrome", "last_os": "macOS",
         "last_device": "desktop", "last_referrer_source": "Direct"}
