@@ -17,7 +17,7 @@ from datetime import date
 from pipelines.connectors.engagetrack import MAX_PAGE_SIZE, EngageTrackConnector
 from pipelines.connectors.planning import RequestGroup, SyncPlan
 
-__all__ = ["EngageTrackShape", "engagetrack_requests", "plan_engagetrack", "pages"]
+__all__ = ["EngageTrackShape", "engagetrack_requests", "plan_engagetrack", "pages", "timeline_bound"]
 
 DEFAULT_RATE_LIMIT = 600  # EngageTrack: 600 analytics requests per minute per key
 BREAKDOWN_CALLS = 8  # pages, sources, channels, devices x3, locations x2
@@ -46,10 +46,17 @@ class EngageTrackShape:
 
 
 def engagetrack_requests(shape: EngageTrackShape, *, visitor_pages_most: int | None = None,
-                         timeline_most: int | None = None) -> list[RequestGroup]:
-    """The calls an EngageTrack sync of one site and range makes, in the order it makes them."""
+                         timeline_most: int | None = None,
+                         timeline_pages: int | None = None) -> list[RequestGroup]:
+    """The calls an EngageTrack sync of one site and range makes, in the order it makes them.
+
+    ``timeline_pages`` is the exact number of timeline pages when it is known (after a run, or
+    from the data itself: one per visitor, and one more per ``page_size`` events a visitor has
+    in the range past the first page); before a run it is not, and the group counts one page
+    per visitor, at most ``timeline_most``."""
     limit = shape.page_size
     listing = pages(shape.visitors, limit)
+    timelines = shape.visitors if timeline_pages is None else timeline_pages
     site = "/organizations/{orgId}/sites/{siteId}"
 
     def exact(name: str, endpoint: str, count: int, note: str = "") -> RequestGroup:
@@ -64,8 +71,8 @@ def engagetrack_requests(shape: EngageTrackShape, *, visitor_pages_most: int | N
         RequestGroup("visitors", f"GET {site}/visitors", listing,
                      max(listing, visitor_pages_most or listing),
                      f"{shape.visitors} visitors in the range, most recent first"),
-        RequestGroup("timelines", f"GET {site}/visitors/{{id}}/timeline", shape.visitors,
-                     max(shape.visitors, timeline_most or shape.visitors),
+        RequestGroup("timelines", f"GET {site}/visitors/{{id}}/timeline", timelines,
+                     max(timelines, timeline_most or timelines),
                      "one listing per visitor, more pages only past the page size"),
         exact("stats", f"GET {site}/analytics/stats", shape.ranges, "the range and each day"),
         exact("revenue", f"GET {site}/analytics/revenue", 1),
@@ -87,21 +94,37 @@ def plan_engagetrack(connector: EngageTrackConnector, site_id: str, date_from: d
     events = int(stats["pageviews"]) + int(stats["events"])
     shape = EngageTrackShape(days=(date_to - date_from).days + 1, visitors=int(stats["visitors"]),
                              funnels=len(funnels), page_size=connector.page_size)
-    groups = engagetrack_requests(shape, timeline_most=shape.visitors + events // shape.page_size)
+    groups = engagetrack_requests(shape, timeline_most=timeline_bound(shape, events))
     seen = connector.stats.last_rate_limit
     return SyncPlan(
         first=date_from, last=date_to, groups=tuple(groups),
         rate_limit=rate_limit or (seen.limit if seen is not None else DEFAULT_RATE_LIMIT),
-        assumptions=_assumptions(shape, events),
+        assumptions=_assumptions(shape, events, sum(g.count for g in groups)),
         title=f"EngageTrack sync of {site_id}",
     )
 
 
-def _assumptions(shape: EngageTrackShape, events: int) -> tuple[str, ...]:
+def timeline_bound(shape: EngageTrackShape, events: int) -> int:
+    """The most timeline pages ``events`` events of ``shape.visitors`` visitors can take.
+
+    A visitor with ``n`` events takes ``ceil(n / page_size)`` pages, one more than a single
+    page per ``page_size`` events past their first: at most ``(events − visitors) //
+    page_size`` extra pages in all, the most when one visitor has them all."""
+    extra = max(0, events - shape.visitors) // shape.page_size
+    return shape.visitors + extra
+
+
+def _assumptions(shape: EngageTrackShape, events: int, requests: int) -> tuple[str, ...]:
     notes = [f"every breakdown has at most {shape.page_size} values in the range",
              "the visitor listing reaches back past the range's start within the pages that "
              "list its visitors (visitors seen only later add pages)"]
-    if events >= shape.page_size:
-        notes.insert(0, f"no visitor has {shape.page_size} or more events in the range "
-                        f"({events:,} events in all; each such visitor adds pages)")
+    extra = timeline_bound(shape, events) - shape.visitors
+    if extra:
+        # The API cannot say how a range's events split among visitors without reading each
+        # timeline, so these pages are known only as the run reads them.
+        notes.insert(0, f"no visitor has more than {shape.page_size} events in the range "
+                        f"({events:,} events among {shape.visitors:,} visitors): NOT KNOWN "
+                        f"before the run; each such visitor adds a timeline page per "
+                        f"{shape.page_size} events more ({requests:,} to "
+                        f"{requests + extra:,} requests in all)")
     return tuple(notes)
