@@ -144,7 +144,13 @@ class SyncPlan:
             bound = f" (at most {group.most:,})" if group.most != group.count else ""
             lines.append(f"  {group.name:<{width}}  {group.count:>8,}{bound}  {group.endpoint}")
         rate = f"{self.rate_limit} per {self.window_seconds:g} s"
-        lines.append(f"{self.requests:,} requests, about {self.minutes:.1f} minutes at {rate}")
+        most = self.most_requests
+        if most == self.requests:
+            lines.append(f"{self.requests:,} requests, about {self.minutes:.1f} minutes at {rate}")
+        else:  # some pages can only be counted during the run (see the assumptions)
+            lines.append(f"{self.requests:,} requests (at most {most:,}), about "
+                         f"{self.minutes:.1f} to {self.minutes * most / self.requests:.1f} "
+                         f"minutes at {rate}")
         lines.extend(f"Assumes {text}" for text in self.assumptions)
         return "\n".join(lines)
 

@@ -74,7 +74,7 @@ def test_plan_minutes_and_description():
         "Vemetric sync 2026-01-01 .. 2026-02-17",
         "  users        150  POST /v1/users",
         "  events       100 (at most 130)  POST /v1/users/events",
-        "250 requests, about 2.5 minutes at 100 per 60 s",
+        "250 requests (at most 280), about 2.5 to 2.8 minutes at 100 per 60 s",
         "Assumes nothing odd",
     ])  # fmt: skip
 
