@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
+from contextlib import closing
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -45,6 +46,7 @@ import orjson
 import polars as pl
 
 from pipelines import landing, warehouse
+from pipelines.connectors.prefetch import read_ahead
 from pipelines.connectors.vemetric import date_range
 from pipelines.landing import (
     QUARANTINE_TABLE,
@@ -133,7 +135,12 @@ TABLES: dict[str, str] = {
 
 
 class Connector(Protocol):
-    """What landing needs from ``pipelines.connectors.vemetric.VemetricConnector``."""
+    """What landing needs from ``pipelines.connectors.vemetric.VemetricConnector``.
+
+    An optional ``concurrency`` attribute (1 when absent) says how many users' event pages
+    :func:`land_users_and_events` fetches at once; ``user_event_pages`` must then be safe to
+    call from that many threads.
+    """
 
     def project(self) -> dict: ...
     def funnels(self) -> list[dict]: ...
@@ -237,6 +244,11 @@ def _stage_events(connector: Connector, user_ids: pl.Series, window: Window, tmp
 
     Rows of many users are gathered as the API sent them and typed in one go per batch:
     building a frame per (small) page would cost more than the HTTP round trip.
+
+    The next ``connector.concurrency`` users' pages are fetched while this thread types and
+    stages (:func:`~pipelines.connectors.prefetch.read_ahead`); they are handed over in the
+    users' order, so batches, staged files and tables are the same as one user at a time.
+    A failure of any fetch stops them all and is raised here, before anything lands.
     """
     schema = {"user_id": pl.String(), **_schema(EVENT_FIELDS), "partition_date": pl.Date()}
     stage = Stage("user_events", tmp, schema)
@@ -257,13 +269,18 @@ def _stage_events(connector: Connector, user_ids: pl.Series, window: Window, tmp
         observer.rows("user_events", good.height)
         batch.clear()
 
-    for user_id in user_ids:
-        for number, page in enumerate(connector.user_event_pages(user_id, window.date_range()), 1):
-            if not isinstance(page, list):
-                raise MalformedAnswer(f"/v1/users/events?id={user_id} page {number}: not a list")
-            batch.add(user_id, number, page)
-            if len(batch.rows) >= EVENT_BATCH_ROWS:
-                flush()
+    span = window.date_range()
+    fetched = read_ahead(user_ids, lambda user_id: connector.user_event_pages(user_id, span),
+                         ahead=getattr(connector, "concurrency", 1))
+    with closing(fetched):  # on any failure here, stop the fetches before landing gives up
+        for user_id, pages in fetched:
+            for number, page in enumerate(pages, 1):
+                if not isinstance(page, list):
+                    raise MalformedAnswer(
+                        f"/v1/users/events?id={user_id} page {number}: not a list")
+                batch.add(user_id, number, page)
+                if len(batch.rows) >= EVENT_BATCH_ROWS:
+                    flush()
     flush()
     return stage, pl.concat(quarantined)
 

@@ -36,6 +36,7 @@ from pipelines.connectors.paging import FieldOffsetPaging, OffsetPaging, PageSha
 __all__ = [
     "API_KEY_ENV",
     "DEFAULT_BASE_URL",
+    "DEFAULT_CONCURRENCY",
     "FIELD_TOKENS",
     "MAX_PAGE_SIZE",
     "RANGE_TOTAL_METRICS",
@@ -48,6 +49,9 @@ API_KEY_ENV = "VEMETRIC_API_KEY"
 DEFAULT_BASE_URL = "https://api.vemetric.com"
 MAX_PAGE_SIZE = 1000  # every Vemetric `limit` is 1..1000
 MAX_FIELDS = 25  # per /v1/filters/values request
+# Users whose events are paged at once (each user's own pages stay one after another): enough
+# to keep the server busy while the client parses and lands, few enough to buffer.
+DEFAULT_CONCURRENCY = 3
 
 # The 15 field tokens: every analytics grouping except `interval:auto` and `event:prop:*`,
 # and the `fields` enum of /v1/filters/values (§7.2, §7.3).
@@ -101,13 +105,25 @@ class VemetricConnector:
 
     Listings are generators of pages (lists of dicts as the API sends them), so a sync can
     land each page before asking for the next. ``stats`` counts requests, retries and waits.
+    ``concurrency`` is how many users' events a sync pages at once
+    (:func:`pipelines.connectors.prefetch.read_ahead`); 1 pages one user at a time.
     """
 
-    def __init__(self, api: ApiClient, *, page_size: int = MAX_PAGE_SIZE, owns_http: bool = False):
+    def __init__(
+        self,
+        api: ApiClient,
+        *,
+        page_size: int = MAX_PAGE_SIZE,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        owns_http: bool = False,
+    ):
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE}, got {page_size}")
+        if not isinstance(concurrency, int) or concurrency < 1:
+            raise ValueError(f"concurrency must be a positive integer, got {concurrency!r}")
         self.api = api
         self.page_size = page_size
+        self.concurrency = concurrency
         self._owns_http = owns_http
 
     @classmethod
@@ -118,6 +134,7 @@ class VemetricConnector:
         *,
         http: httpx.Client | None = None,
         page_size: int = MAX_PAGE_SIZE,
+        concurrency: int = DEFAULT_CONCURRENCY,
         timeout: float = 30.0,
         budget: RateBudget | None = None,
         policy: RetryPolicy = DEFAULT_POLICY,
@@ -125,7 +142,8 @@ class VemetricConnector:
         """A connector for ``base_url``; builds its own ``httpx.Client`` unless given one.
 
         ``budget`` defaults to the process-wide one for this URL and key, so every asset
-        and thread of a run shares the project's rate limit.
+        and thread of a run shares the project's rate limit (the ``concurrency`` threads
+        of one sync included).
         """
         owns = http is None
         client = http if http is not None else httpx.Client(timeout=timeout)
@@ -136,10 +154,13 @@ class VemetricConnector:
             budget=budget if budget is not None else budget_for(base_url, api_key),
             policy=policy,
         )
-        return cls(api, page_size=page_size, owns_http=owns)
+        return cls(api, page_size=page_size, concurrency=concurrency, owns_http=owns)
 
     def __repr__(self) -> str:
-        return f"VemetricConnector({self.api!r}, page_size={self.page_size})"
+        return (
+            f"VemetricConnector({self.api!r}, page_size={self.page_size}, "
+            f"concurrency={self.concurrency})"
+        )
 
     def __enter__(self) -> VemetricConnector:
         return self
