@@ -24,9 +24,11 @@ from pipelines.reference.vemetric.filters import cohort, restrict
 from pipelines.reference.vemetric.store import (
     API_TIMESTAMP,
     Period,
+    epoch_ms,
     events_in,
     extract_property,
     in_range,
+    user_event_rows,
     user_events_frame,
     user_index,
 )
@@ -169,16 +171,17 @@ def user_events(
     Filters apply to the rows themselves, combined with AND/OR; a page filter also requires a
     pageview.
     """
+    conditions = [_user_event_condition(item) for item in filters]
+    combine = all_of if filters_operator == "and" else any_of
+    condition = combine(conditions)
+    if condition is None:  # the sync's request: no polars per request (see user_event_rows)
+        return _unfiltered_user_events(project, period, user_id, limit=limit, offset=offset)
     events = user_events_frame(project, user_id)
     events = events.filter(in_range("createdAt", period.start, period.end))
     properties = event_properties(filters)
     if properties:
         events = events.with_columns(extract_property(events["customData"], p) for p in properties)
-    conditions = [_user_event_condition(item) for item in filters]
-    combine = all_of if filters_operator == "and" else any_of
-    condition = combine(conditions)
-    if condition is not None:
-        events = events.filter(condition)
+    events = events.filter(condition)
     page = events.slice(offset, limit).select(
         "sessionId",
         "name",
@@ -189,6 +192,26 @@ def user_events(
         pl.col("urlHash").replace("", None).alias("hash"),
         "customData",
     )
+    return [_event_row(row) for row in page.iter_rows(named=True)]
+
+
+def _unfiltered_user_events(
+    project: Project, period: Period, user_id: str, *, limit: int, offset: int
+) -> list[dict]:
+    """:func:`user_events` without a row condition: the same rows, read from prepared data.
+
+    The user's events are latest first, so those in the period are one contiguous run.
+    """
+    _, spans = user_index(project)
+    first, length = spans.get(user_id, (0, 0))
+    negated, rendered = user_event_rows(project)
+    times = negated[first : first + length]
+    # start <= createdAt < end  <=>  -end < -createdAt <= -start
+    low = 0 if period.end is None else int(times.searchsorted(-epoch_ms(period.end), "right"))
+    high = int(times.searchsorted(-epoch_ms(period.start), "right"))
+    begin = low + min(offset, max(high - low, 0))
+    count = max(min(limit, high - begin), 0)
+    page = rendered.slice(first + begin, count)
     return [_event_row(row) for row in page.iter_rows(named=True)]
 
 
