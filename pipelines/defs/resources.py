@@ -38,6 +38,8 @@ class VemetricApi(dg.ConfigurableResource):
     api_key: str = Field(description="Read-only key; set with dg.EnvVar('VEMETRIC_API_KEY')")
     page_size: int = Field(default=1000, description="Rows per page (the API allows 1 to 1000)")
     timeout: float = Field(default=30.0, description="Seconds per HTTP request")
+    concurrency: int = Field(
+        default=3, ge=1, description="Users whose events are fetched at once (one rate budget)")
 
     _connector: Any = PrivateAttr(default=None)
 
@@ -47,7 +49,8 @@ class VemetricApi(dg.ConfigurableResource):
             from pipelines.connectors.vemetric import VemetricConnector
 
             self._connector = VemetricConnector.connect(
-                self.base_url, self.api_key, page_size=self.page_size, timeout=self.timeout
+                self.base_url, self.api_key, page_size=self.page_size, timeout=self.timeout,
+                concurrency=self.concurrency,
             )
         return self._connector
 
