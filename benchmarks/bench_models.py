@@ -108,7 +108,7 @@ def land_funnels(conn, synced_at: datetime) -> None:
                      {"id": f"funnel-{index}", "n": name, "s": json.dumps(body), "at": synced_at})
 
 
-def run(events: int, days: int, directory: Path) -> dict[str, float]:
+def run(events: int, days: int, directory: Path, sql_dir: Path = models.SQL_DIR) -> dict:
     path = directory / f"bench-{events}.duckdb"
     path.unlink(missing_ok=True)
     synced = datetime(2026, 3, 1, tzinfo=UTC)
@@ -120,7 +120,7 @@ def run(events: int, days: int, directory: Path) -> dict[str, float]:
         land_funnels(conn, synced)
     generated = time.perf_counter() - began
     began = time.perf_counter()
-    report = models.build(path, full=True)
+    report = models.build(path, full=True, sql_dir=sql_dir)
     full = time.perf_counter() - began
     new_day = START + timedelta(days=days)
     later = synced + timedelta(days=1)
@@ -128,7 +128,7 @@ def run(events: int, days: int, directory: Path) -> dict[str, float]:
         land_events(conn, events // days, new_day, 1, later, offset=events)
         land_day_rows(conn, new_day, new_day, later, whole_window=False)
     began = time.perf_counter()
-    incremental = models.build(path)
+    incremental = models.build(path, sql_dir=sql_dir)
     one_day = time.perf_counter() - began
     print(f"\n{events:,} events over {days} days (generated in {generated:.1f} s)")
     print(report.describe())
@@ -137,7 +137,33 @@ def run(events: int, days: int, directory: Path) -> dict[str, float]:
     print(f"full rebuild {full:.2f} s; one new day {one_day:.2f} s "
           f"({100 * one_day / full:.1f}% of the full rebuild)")
     path.unlink(missing_ok=True)
-    return {"full": full, "day": one_day}
+    return {"full": full, "day": one_day,
+            "models": {m.name: m.seconds for m in report.models if m.mode != "view"},
+            "day_models": {m.name: m.seconds for m in incremental.models if m.mode != "view"}}
+
+
+def summary(results: dict[int, dict]) -> str:
+    """One table for every size: per-model seconds of the full rebuild and of one new day,
+    the totals, the new day in percent of the full rebuild, and the largest/smallest ratio."""
+    sizes = sorted(results)
+    names = list(results[sizes[0]]["models"])
+    head = f"{'seconds':<24}" + "".join(f"{f'{n:,} full':>16}{'new day':>10}" for n in sizes)
+    ratio = len(sizes) > 1
+    if ratio:
+        head += f"{f'{sizes[-1] // sizes[0]}x events':>14}"
+    lines = [head]
+    for name in [*names, "build (wall clock)"]:
+        full = [results[n]["full"] if name == "build (wall clock)" else results[n]["models"][name]
+                for n in sizes]
+        day = [results[n]["day"] if name == "build (wall clock)" else results[n]["day_models"][name]
+               for n in sizes]
+        line = f"{name:<24}" + "".join(f"{f:>16.2f}{d:>10.2f}" for f, d in zip(full, day))
+        if ratio:
+            line += f"{f'{full[-1] / full[0]:.1f}x' if full[0] else '-':>14}"
+        lines.append(line)
+    shares = [f"{100 * results[n]['day'] / results[n]['full']:.1f}%" for n in sizes]
+    lines.append(f"{'new day % of full':<24}" + "".join(f"{'':>16}{s:>10}" for s in shares))
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -145,8 +171,12 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))
+    parser.add_argument("--sql-dir", type=Path, default=models.SQL_DIR,
+                        help="the models to time (say, an older checkout's sql/ to compare)")
     args = parser.parse_args()
-    results = {size: run(size, args.days, args.dir) for size in args.sizes}
+    results = {size: run(size, args.days, args.dir, args.sql_dir) for size in args.sizes}
+    print()
+    print(summary(results))
     if len(results) > 1:
         small, large = min(results), max(results)
         ratio = results[large]["full"] / results[small]["full"]

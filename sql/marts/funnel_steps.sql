@@ -22,6 +22,21 @@ with recursive ranges as (
     where date_to >= $first and date_from <= $last
 ),
 
+range_days as (
+    -- Each range's days: events join their ranges on an equal day (a hash join), not on a
+    -- between (a range join, many times slower).
+    select date_from, date_to,
+           cast(unnest(generate_series(date_from, date_to, interval 1 day)) as date) as day
+    from ranges
+),
+
+events as (
+    -- Only the days some range covers (a new day's build reads that day, not the whole mart).
+    select *
+    from marts.events
+    where day between (select min(date_from) from ranges) and (select max(date_to) from ranges)
+),
+
 steps as (
     select * from stg_vemetric.funnel_steps
 ),
@@ -34,10 +49,9 @@ step_properties as (
 
 shapes as (
     -- The distinct event shapes of the ranges' days: steps are matched against these (a few
-    -- thousand), not against every event.
+    -- thousand), not against every event, so no JSON is parsed per event.
     select distinct is_pageview, origin, path, hash, event_name, properties
-    from marts.events
-    where day between (select min(date_from) from ranges) and (select max(date_to) from ranges)
+    from events
 ),
 
 matches as (
@@ -61,48 +75,45 @@ matches as (
 ),
 
 entries as (
-    -- One entry per (event, step it matches); equal seconds order by step, so one event
-    -- matching steps 1 and 2 advances the chain by itself, as in ClickHouse.
-    select distinct r.date_from, r.date_to, m.funnel_id, m.step_count, e.user_id,
+    -- One entry per (range, event, step it matches); equal seconds order by step, so one event
+    -- matching steps 1 and 2 advances the chain by itself, as in ClickHouse. Identical entries
+    -- (same user, second and step) may repeat: they are peers with equal values (see chain).
+    select r.date_from, r.date_to, m.funnel_id, m.step_count, e.user_id,
            cast(epoch(e.occurred_at) as bigint) as second, m.step_index
-    from marts.events e
+    from events e
     join matches m using (is_pageview, origin, path, hash, event_name, properties)
-    join ranges r on e.day between r.date_from and r.date_to
+    join range_days r using (day)
 ),
 
-ordered as (
-    select *, row_number() over (
-        partition by funnel_id, date_from, date_to, user_id order by second, step_index) as pos
-    from entries
-),
-
--- chain_start at level k and position p: the start (first step's second) of the latest chain
--- that has reached step k by p. Level 0 restarts at every first-step entry; level k takes
--- level k-1's start when its step comes within the window of it. Starts never decrease along
--- p, so "latest" is a running max.
-chain(funnel_id, date_from, date_to, step_count, user_id, pos, second, step_index, level,
+-- chain_start at level k and entry p (entries of a user in order of second, then step): the
+-- start (first step's second) of the latest chain that has reached step k by p. Level 0
+-- restarts at every first-step entry; level k takes level k-1's start when its step comes
+-- within the window of it. Starts never decrease along p, so "latest" is a running max.
+-- Level k+1 only looks at entries of step k+1 and later (earlier steps cannot change it), so
+-- each level sorts fewer rows. Identical entries get equal values: they change nothing.
+chain(funnel_id, date_from, date_to, step_count, user_id, second, step_index, level,
       chain_start) as (
-    select funnel_id, date_from, date_to, step_count, user_id, pos, second, step_index, 0,
+    select funnel_id, date_from, date_to, step_count, user_id, second, step_index, 0,
            max(case when step_index = 0 then second end) over (
-               partition by funnel_id, date_from, date_to, user_id order by pos
+               partition by funnel_id, date_from, date_to, user_id order by second, step_index
                rows between unbounded preceding and current row)
-    from ordered
+    from entries
     union all
-    select funnel_id, date_from, date_to, step_count, user_id, pos, second, step_index, level + 1,
+    select funnel_id, date_from, date_to, step_count, user_id, second, step_index, level + 1,
            max(case when step_index = level + 1 and second <= chain_start + $window_seconds
                     then chain_start end) over (
-               partition by funnel_id, date_from, date_to, user_id order by pos
+               partition by funnel_id, date_from, date_to, user_id order by second, step_index
                rows between unbounded preceding and current row)
     from chain
-    where level + 1 < step_count
+    where level + 1 < step_count and step_index >= level + 1
 ),
 
 reached as (
-    -- At the first position where a level is set, its step was just reached.
+    -- A level is first set at an entry of its own step: the user reached the step there.
     select funnel_id, date_from, date_to, level as step_index, user_id,
-           arg_min(second - chain_start, pos) as seconds_to_convert
+           arg_min(second - chain_start, second) as seconds_to_convert
     from chain
-    where chain_start is not null
+    where chain_start is not null and step_index = level
     group by all
 ),
 
@@ -116,9 +127,10 @@ step_users as (
 ),
 
 active as (
-    select r.date_from, r.date_to, count(distinct e.user_id) as active_users
-    from ranges r
-    join marts.events e on e.day between r.date_from and r.date_to
+    -- distinct (day, user) first: each range then counts a few rows per user, not events
+    select r.date_from, r.date_to, count(distinct a.user_id) as active_users
+    from range_days r
+    join (select distinct day, user_id from events) a using (day)
     group by all
 ),
 

@@ -13,14 +13,43 @@ with events as (
     where day between $first - 1 and $last + 1
 ),
 
+source_sessions as (
+    -- Each source session in one pass, without ordering its events. One that lasts at most
+    -- 30 minutes cannot hold 30 minutes without an event, so it is a session as it is (for
+    -- Vemetric, all of them).
+    select
+        user_id,
+        session_id,
+        any_value(source)                                                as source,
+        min(occurred_at)                                                 as started_at,
+        max(occurred_at)                                                 as ended_at,
+        cast(sum(occurrences) filter (where is_pageview) as bigint)      as pageviews,
+        cast(sum(occurrences) filter (where not is_pageview) as bigint)  as events,
+        arg_min(origin, occurred_at) filter (where is_pageview)          as landing_origin,
+        arg_min(path, occurred_at) filter (where is_pageview)            as landing_path,
+        arg_min(hash, occurred_at) filter (where is_pageview)            as landing_hash,
+        arg_max(path, occurred_at) filter (where is_pageview)            as exit_path,
+        max(occurred_at) - min(occurred_at) > interval 30 minutes        as may_split
+    from events
+    group by user_id, session_id
+),
+
+long_events as (
+    -- The events of the longer source sessions: only these are put in order and split.
+    select e.*
+    from events e
+    semi join (select user_id, session_id from source_sessions where may_split) l
+        using (user_id, session_id)
+),
+
 gaps as (
     select
         *,
         coalesce(
-            occurred_at - lag(occurred_at) over (partition by user_id, session_id order by occurred_at)
-                > interval 30 minutes,
+            occurred_at - lag(occurred_at) over (
+                partition by user_id, session_id order by occurred_at) > interval 30 minutes,
             false) as starts_new
-    from events
+    from long_events
 ),
 
 numbered as (
@@ -32,7 +61,7 @@ numbered as (
     from gaps
 ),
 
-sessions as (
+split_sessions as (
     select
         any_value(source)                                                as source,
         case when part = 0 then session_id else session_id || '~' || part end as session_id,
@@ -47,6 +76,17 @@ sessions as (
         arg_max(path, occurred_at) filter (where is_pageview)            as exit_path
     from numbered
     group by all
+),
+
+sessions as (
+    select source, session_id, user_id, started_at, ended_at, pageviews, events,
+           landing_origin, landing_path, landing_hash, exit_path
+    from source_sessions
+    where not may_split
+    union all
+    select source, session_id, user_id, started_at, ended_at, pageviews, events,
+           landing_origin, landing_path, landing_hash, exit_path
+    from split_sessions
 )
 
 select
