@@ -53,13 +53,14 @@ def window_days(days: int = DAYS) -> tuple[date, date]:
 
 
 class Server:
-    """``funnelhouse serve vemetric`` in a child process, rate limit lifted."""
+    """``funnelhouse serve vemetric`` in a child process, rate limit lifted; ``root`` serves
+    another checkout's ``pipelines`` (e.g. a ``git archive`` of an older commit)."""
 
-    def __init__(self, data: Path) -> None:
+    def __init__(self, data: Path, root: Path = ROOT) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "pipelines.cli", "serve", "vemetric", "--data", str(data),
              "--port", "0", "--rate-limit", str(10**9)],
-            cwd=ROOT, stdout=subprocess.PIPE, text=True)
+            cwd=root, stdout=subprocess.PIPE, text=True)
         line = self.process.stdout.readline().strip()
         if not line.startswith("listening on "):
             self.process.kill()

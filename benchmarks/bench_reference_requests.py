@@ -19,7 +19,6 @@ import argparse
 import cProfile
 import io
 import pstats
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,27 +34,11 @@ from bare import fetch_loop  # noqa: E402
 from pipelines.connectors.vemetric import date_range  # noqa: E402
 
 
-class ServerAt(Server):
-    """``_measure.Server`` run from another checkout's ``pipelines`` (e.g. ``git archive``
-    of an older commit), to compare servers back to back with the same client."""
-
-    def __init__(self, data: Path, root: Path) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "pipelines.cli", "serve", "vemetric", "--data", str(data),
-             "--port", "0", "--rate-limit", str(10**9)],
-            cwd=root, stdout=subprocess.PIPE, text=True)
-        line = self.process.stdout.readline().strip()
-        if not line.startswith("listening on "):
-            self.process.kill()
-            raise RuntimeError(f"reference server did not start: {line!r}")
-        self.url = line.removeprefix("listening on ")
-
-
 def over_http(path: Path, repeat: int, root: Path) -> None:
     first, last = window_days()
     key = api_key(path)
     rates = []
-    with (Server(path) if root == ROOT else ServerAt(path, root)) as server:
+    with Server(path, root) as server:
         fetch_loop(server.url, key, first, first)  # warm-up: one day's users
         for _ in range(repeat):
             began = time.perf_counter()
