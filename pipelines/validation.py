@@ -31,7 +31,14 @@ FIELD_TOKENS = (
     "country", "city", "page:origin", "page:path", "browser", "deviceType", "os", "referrer",
     "referrerType", "utmCampaign", "utmContent", "utmMedium", "utmSource", "utmTerm", "event:name",
 )
-_UTC_MS = pl.Datetime(time_unit="ms", time_zone="UTC")
+UTC_MS = pl.Datetime(time_unit="ms", time_zone="UTC")
+
+
+class StrictModel(pa.DataFrameModel):
+    """Every raw table's model: a column the model does not name is an error, not ignored."""
+
+    class Config:
+        strict = True
 _DIGITS = r"^\d+$"
 _GROUPING = r"^(|interval:auto|event:prop:[^\r\n]+|" + "|".join(FIELD_TOKENS) + ")$"
 _CANONICAL_OBJECT = r"^\{.*\}$"
@@ -48,66 +55,54 @@ class ValidationFailed(ValueError):
     """Validation could not run row by row (a missing column or a wrong dtype): a code bug."""
 
 
-class Project(pa.DataFrameModel):
+class Project(StrictModel):
     id: str = pa.Field(str_length={"min_value": 1})
     name: str
     domain: str
     token: str
-    created_at: _UTC_MS
-    first_event_at: _UTC_MS = pa.Field(nullable=True)
+    created_at: UTC_MS
+    first_event_at: UTC_MS = pa.Field(nullable=True)
     has_public_dashboard: bool
     excluded_ips: pl.List(pl.String())
     excluded_countries: pl.List(pl.String())
 
-    class Config:
-        strict = True
 
-
-class Funnels(pa.DataFrameModel):
+class Funnels(StrictModel):
     id: str = pa.Field(str_length={"min_value": 1}, unique=True)
     name: str
     icon: str = pa.Field(nullable=True)
     steps: str = pa.Field(str_matches=r"^\[.*\]$")
-    created_at: _UTC_MS
-    updated_at: _UTC_MS
-
-    class Config:
-        strict = True
+    created_at: UTC_MS
+    updated_at: UTC_MS
 
 
-class Users(pa.DataFrameModel):
+class Users(StrictModel):
     id: str = pa.Field(str_matches=_DIGITS, unique=True)
     identifier: str = pa.Field(nullable=True)
     display_name: str = pa.Field(nullable=True)
     country: str = pa.Field(nullable=True)
     city: str = pa.Field(nullable=True)
-    last_seen_at: _UTC_MS
-    last_event_fired_at: _UTC_MS = pa.Field(nullable=True)
+    last_seen_at: UTC_MS
+    last_event_fired_at: UTC_MS = pa.Field(nullable=True)
     avatar_url: str = pa.Field(nullable=True)
     data: str = pa.Field(str_matches=_CANONICAL_OBJECT)
     anonymous: bool
 
-    class Config:
-        strict = True
 
-
-class UserEvents(pa.DataFrameModel):
+class UserEvents(StrictModel):
     user_id: str = pa.Field(str_matches=_DIGITS)
     session_id: str = pa.Field(str_length={"min_value": 1})
     name: str = pa.Field(str_length={"min_value": 1})
     is_page_view: bool
-    created_at: _UTC_MS
+    created_at: UTC_MS
     origin: str = pa.Field(nullable=True)
     path: str = pa.Field(nullable=True)
     hash: str = pa.Field(nullable=True)
     data: str = pa.Field(str_matches=_CANONICAL_OBJECT)
     partition_date: pl.Date
 
-    class Config:
-        strict = True
 
-
-class Analytics(pa.DataFrameModel):
+class Analytics(StrictModel):
     group_by: str = pa.Field(str_matches=_GROUPING)
     group_value: str
     users: int = pa.Field(ge=0)
@@ -115,33 +110,24 @@ class Analytics(pa.DataFrameModel):
     events: int = pa.Field(ge=0)
     bounce_rate: float = pa.Field(nullable=True, in_range={"min_value": 0, "max_value": 100})
     visit_duration: float = pa.Field(nullable=True, ge=0)
-    period_from: _UTC_MS
-    period_to: _UTC_MS
-
-    class Config:
-        strict = True
+    period_from: UTC_MS
+    period_to: UTC_MS
 
 
-class FunnelResults(pa.DataFrameModel):
+class FunnelResults(StrictModel):
     funnel_id: str = pa.Field(str_length={"min_value": 1})
     active_users: int = pa.Field(ge=0)
     conversion_rate: float = pa.Field(in_range={"min_value": 0, "max_value": 100})
     active_user_conversion_rate: float = pa.Field(in_range={"min_value": 0, "max_value": 100})
     steps: str = pa.Field(str_matches=r"^\[.*\]$")
-    period_from: _UTC_MS
-    period_to: _UTC_MS
-
-    class Config:
-        strict = True
+    period_from: UTC_MS
+    period_to: UTC_MS
 
 
-class FilterValues(pa.DataFrameModel):
+class FilterValues(StrictModel):
     field: str = pa.Field(isin=list(FIELD_TOKENS))
     position: int = pa.Field(ge=0)
     value: str = pa.Field(str_length={"min_value": 1})
-
-    class Config:
-        strict = True
 
 
 MODELS: dict[str, type[pa.DataFrameModel]] = {

@@ -11,9 +11,10 @@ from __future__ import annotations
 import pandera.polars as pa
 import polars as pl
 
+from pipelines.validation import UTC_MS, StrictModel
+
 __all__ = ["MODELS", "WINDOWED"]
 
-_UTC_MS = pl.Datetime(time_unit="ms", time_zone="UTC")
 _ID = {"str_length": {"min_value": 1}}
 _PERCENT = {"in_range": {"min_value": 0, "max_value": 100}}
 STEP_TYPES = ("pageview", "custom_event")
@@ -23,19 +24,16 @@ BREAKDOWN_DIMENSIONS = {"pages": ("path",), "sources": ("source",), "channels": 
                         "devices": ("device", "browser", "os"), "locations": ("country", "city")}
 
 
-class Sites(pa.DataFrameModel):
+class Sites(StrictModel):
     id: str = pa.Field(unique=True, **_ID)
     name: str
     domain: str
     timezone: str = pa.Field(str_length={"min_value": 1})
     public_id: str
-    created_at: _UTC_MS
-
-    class Config:
-        strict = True
+    created_at: UTC_MS
 
 
-class Goals(pa.DataFrameModel):
+class Goals(StrictModel):
     site_id: str = pa.Field(**_ID)
     id: str = pa.Field(unique=True, **_ID)
     name: str
@@ -43,37 +41,28 @@ class Goals(pa.DataFrameModel):
     pattern: str = pa.Field(str_length={"min_value": 1})
     match_type: str = pa.Field(isin=list(MATCH_TYPES))
     archived: bool
-    created_at: _UTC_MS
-
-    class Config:
-        strict = True
+    created_at: UTC_MS
 
 
-class Funnels(pa.DataFrameModel):
+class Funnels(StrictModel):
     site_id: str = pa.Field(**_ID)
     id: str = pa.Field(unique=True, **_ID)
     name: str
     description: str
     steps: str = pa.Field(str_matches=r"^\[\{.*\}\]$")  # at least one step object
-    created_at: _UTC_MS
-    updated_at: _UTC_MS
-
-    class Config:
-        strict = True
+    created_at: UTC_MS
+    updated_at: UTC_MS
 
 
-class Annotations(pa.DataFrameModel):
+class Annotations(StrictModel):
     site_id: str = pa.Field(**_ID)
     id: str = pa.Field(unique=True, **_ID)
     date: str = pa.Field(str_matches=r"^\d{4}-\d{2}-\d{2}$")
     text: str
-    created_at: _UTC_MS
-
-    class Config:
-        strict = True
+    created_at: UTC_MS
 
 
-class Visitors(pa.DataFrameModel):
+class Visitors(StrictModel):
     site_id: str = pa.Field(**_ID)
     id: str = pa.Field(unique=True, **_ID)
     uid: str
@@ -81,8 +70,8 @@ class Visitors(pa.DataFrameModel):
     name: str = pa.Field(nullable=True)
     avatar_url: str = pa.Field(nullable=True)
     external_id: str = pa.Field(nullable=True)
-    first_seen_at: _UTC_MS
-    last_seen_at: _UTC_MS
+    first_seen_at: UTC_MS
+    last_seen_at: UTC_MS
     total_sessions: int = pa.Field(ge=0)
     total_pageviews: int = pa.Field(ge=0)
     total_goals: int = pa.Field(ge=0)
@@ -93,18 +82,15 @@ class Visitors(pa.DataFrameModel):
     last_device: str = pa.Field(nullable=True)
     last_referrer_source: str = pa.Field(nullable=True)
 
-    class Config:
-        strict = True
 
-
-class TimelineEvents(pa.DataFrameModel):
+class TimelineEvents(StrictModel):
     site_id: str = pa.Field(**_ID)
     visitor_id: str = pa.Field(**_ID)
     event_id: str = pa.Field(**_ID)
     session_id: str = pa.Field(**_ID)
     type: str = pa.Field(str_length={"min_value": 1})  # pageview, or a custom type (purchase, click, ...)
     name: str
-    timestamp: _UTC_MS
+    timestamp: UTC_MS
     path: str
     title: str
     referrer: str
@@ -123,11 +109,8 @@ class TimelineEvents(pa.DataFrameModel):
     properties: str = pa.Field(str_matches=r"^\{.*\}$")
     partition_date: pl.Date
 
-    class Config:
-        strict = True
 
-
-class Stats(pa.DataFrameModel):
+class Stats(StrictModel):
     visitors: int = pa.Field(ge=0)
     sessions: int = pa.Field(ge=0)
     pageviews: int = pa.Field(ge=0)
@@ -136,11 +119,8 @@ class Stats(pa.DataFrameModel):
     avg_session_duration: float = pa.Field(ge=0)
     views_per_session: float = pa.Field(ge=0)
 
-    class Config:
-        strict = True
 
-
-class Breakdowns(pa.DataFrameModel):
+class Breakdowns(StrictModel):
     breakdown: str = pa.Field(isin=list(BREAKDOWN_DIMENSIONS))
     dimension: str = pa.Field(isin=sorted({d for ds in BREAKDOWN_DIMENSIONS.values() for d in ds}))
     position: int = pa.Field(ge=0)
@@ -149,22 +129,16 @@ class Breakdowns(pa.DataFrameModel):
     sessions: int = pa.Field(ge=0)
     pageviews: int = pa.Field(ge=0)
 
-    class Config:
-        strict = True
 
-
-class Revenue(pa.DataFrameModel):
+class Revenue(StrictModel):
     total_revenue: float = pa.Field(ge=0)
     orders: int = pa.Field(ge=0)
     paying_visitors: int = pa.Field(ge=0)
     average_order_value: float = pa.Field(ge=0)
     currency: str
 
-    class Config:
-        strict = True
 
-
-class GoalStats(pa.DataFrameModel):
+class GoalStats(StrictModel):
     goal_id: str = pa.Field(**_ID)
     name: str
     completions: int = pa.Field(ge=0)
@@ -172,11 +146,8 @@ class GoalStats(pa.DataFrameModel):
     conversion_rate: float = pa.Field(**_PERCENT)
     revenue: float = pa.Field(ge=0)
 
-    class Config:
-        strict = True
 
-
-class FunnelAnalyses(pa.DataFrameModel):
+class FunnelAnalyses(StrictModel):
     funnel_id: str = pa.Field(**_ID)
     step_id: str = pa.Field(**_ID)
     name: str
@@ -187,9 +158,6 @@ class FunnelAnalyses(pa.DataFrameModel):
     revenue: float = pa.Field(ge=0)
     top_sources: str = pa.Field(str_matches=r"^\[.*\]$")
     top_countries: str = pa.Field(str_matches=r"^\[.*\]$")
-
-    class Config:
-        strict = True
 
 
 MODELS: dict[str, type[pa.DataFrameModel]] = {
