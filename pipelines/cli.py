@@ -436,7 +436,8 @@ def report(
                           "now)."),
     ] = None,
     config: Annotated[
-        Optional[Path], typer.Option(help="Reports file (default reports/reports.yaml).")
+        Optional[Path], typer.Option(help="Reports file (default $FUNNELHOUSE_REPORTS_FILE or "
+                                          "reports/reports.yaml).")
     ] = None,
     warehouse: WarehouseOption = None,
 ) -> None:
@@ -445,7 +446,7 @@ def report(
     Prints the file's path, e.g. funnelhouse report weekly --out out --to ana@example.com
     """
     from pipelines.reference.clock import parse_utc
-    from pipelines.reports.config import CONFIG_PATH, load_reports
+    from pipelines.reports.config import config_path, load_reports
     from pipelines.reports.runner import REPORT_ERRORS, default_out_dir, make_report
 
     try:
@@ -453,9 +454,9 @@ def report(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--as-of") from exc
     try:
-        reports = load_reports(config or CONFIG_PATH)
+        reports = load_reports(config or config_path())
         if name not in reports:
-            raise fail(f"no report named {name!r} in {config or CONFIG_PATH}; declared: "
+            raise fail(f"no report named {name!r} in {config or config_path()}; declared: "
                        f"{', '.join(reports) or 'none'}")
         result = make_report(reports[name], as_of=moment, warehouse_path=warehouse,
                              out_dir=out or (None if to else default_out_dir()), send_to=to or [])

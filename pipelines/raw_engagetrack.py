@@ -17,7 +17,9 @@ API names its fields, plus ``synced_at``); every table but ``sites`` has ``site_
 ``revenue``          ``analytics/revenue`` for the window
 ``goal_stats``       ``goals/stats`` for the window, one row per active goal
 ``funnel_analyses``  ``funnels/{id}/analyze`` per funnel, one row per step, for the window and
-                     for each of its days; ``top_sources``/``top_countries`` as JSON
+                     for each of its days; ``top_sources``/``top_countries`` as JSON; and,
+                     for the funnels EngageTrack funnel reports read, each report's period
+                     that ends on a day of the window (:func:`report_ranges`)
 ``_quarantine``      rows that failed validation: table_name, checks, reason, raw JSON, site
 
 Range tables carry ``date_from``/``date_to``, the first and last day (inclusive) asked for;
@@ -25,15 +27,16 @@ the API's answered ``period`` must say the same, or the answer is malformed.
 
 **Idempotence** as for Vemetric (:mod:`pipelines.raw_vemetric`), per site: daily tables are
 replaced by ``partition_date`` in the window, range tables for every range inside it, each
-landing in one transaction through :func:`pipelines.landing.replace_window`.
+landing in one transaction through :func:`pipelines.landing.replace_window`. A report period
+asked for beyond the window replaces exactly that funnel's rows of that range, nothing else.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import date, datetime
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import polars as pl
 
@@ -52,8 +55,12 @@ from pipelines.landing import (
     replace_window,
     staging_dir,
 )
+from pipelines.reports.periods import Period, resolve_period
 from pipelines.validation import QUARANTINE_COLUMNS, split_valid
 from pipelines.validation_engagetrack import BREAKDOWN_DIMENSIONS, MODELS, WINDOWED
+
+if TYPE_CHECKING:
+    from pipelines.reports.config import ReportConfig
 
 SCHEMA = "raw_engagetrack"
 SNAPSHOTS = ("sites", "goals", "funnels", "annotations")
@@ -198,6 +205,44 @@ def ranges(window: Window) -> list[Window]:
     """The ranges asked for per day-level figure: the window, and each day when it has several."""
     days = window.days
     return [window, *days] if len(days) > 1 else [window]
+
+
+def report_ranges(window: Window, reports: Iterable[ReportConfig],
+                  funnels: Iterable[tuple[str, str]]) -> dict[str, list[Window]]:
+    """The analyses EngageTrack funnel reports read that :func:`ranges` does not ask for.
+
+    Visitors of several ranges cannot be added up, so a report over any period needs the
+    API's analysis of exactly that period. For each funnel report with ``source:
+    engagetrack`` whose funnel (by id or name) is among ``funnels`` (``(id, name)`` pairs):
+    the report's period ending on each day of the window, where its preset can end on that
+    day (``last_N_days`` every day, ``last_week`` on Sundays, ``last_month`` on a month's
+    last day), and the period before it when the report compares. A daily sync so lands
+    every period a scheduled report will read. By funnel id, sorted; none when no such
+    report is declared."""
+    funnels = list(funnels)
+    asked = set(ranges(window))
+    wanted: dict[str, set[Window]] = {}
+    for config in reports:
+        if (config.template, config.source) != ("funnel", "engagetrack"):
+            continue
+        ids = [fid for fid, name in funnels if config.funnel in (fid, name)]
+        for day in window.days:
+            for period in _periods_ending(config, day.first):
+                for fid in ids:
+                    wanted.setdefault(fid, set()).add(Window(period.first, period.last))
+    extra = {fid: sorted(spans - asked, key=lambda w: (w.first, w.last))
+             for fid, spans in sorted(wanted.items())}
+    return {fid: spans for fid, spans in extra.items() if spans}
+
+
+def _periods_ending(config: ReportConfig, day: date) -> list[Period]:
+    """The report's period (and the one it is compared with) when it ends on ``day``."""
+    # A report made on the next day covers the days before it: its period ends on ``day``
+    # exactly when the preset can end there.
+    period = resolve_period(config.range, datetime.combine(day + timedelta(days=1), time(), UTC))
+    if period.last != day:
+        return []
+    return [period, period.previous()] if config.comparison == "previous_period" else [period]
 
 
 def _split(table: str, frame: pl.DataFrame, api_names: dict[str, str],
@@ -468,22 +513,37 @@ def land_goal_stats(connector: Connector, path: str | Path | None, window: Windo
 
 
 def land_funnel_analyses(connector: Connector, path: str | Path | None, window: Window,
-                         synced_at: datetime, site_id: str, funnel_ids: Iterable[str]) -> Landed:
-    """``funnels/{id}/analyze`` per funnel, for the window and each of its days."""
+                         synced_at: datetime, site_id: str, funnel_ids: Iterable[str],
+                         extra: Mapping[str, Sequence[Window]] | None = None) -> Landed:
+    """``funnels/{id}/analyze`` per funnel, for the window and each of its days, and for the
+    ``extra`` ranges of each funnel id (:func:`report_ranges`), in one transaction."""
+    extra = extra or {}
+    asked = [(fid, span) for fid in funnel_ids for span in ranges(window)]
+    asked += [(fid, span) for fid, spans in extra.items() for span in spans]
     frames = [pl.DataFrame(schema={**_schema(FUNNEL_STEP_FIELDS), "funnel_id": pl.String(),
                                    "site_id": pl.String(), "date_from": pl.Date(),
                                    "date_to": pl.Date()})]
-    for funnel_id in funnel_ids:
-        for span in ranges(window):
-            where = (f"{_site_path(site_id, f'/funnels/{funnel_id}/analyze')} "
-                     f"{span.first}..{span.last}")
-            rows = _listed(connector.analyze_funnel(site_id, funnel_id, span.first, span.last),
-                           where)
-            frame = frame_from_rows(rows, FUNNEL_STEP_FIELDS, where)
-            frames.append(_ranged(frame.with_columns(funnel_id=pl.lit(funnel_id)), span, site_id))
+    for funnel_id, span in asked:
+        where = (f"{_site_path(site_id, f'/funnels/{funnel_id}/analyze')} "
+                 f"{span.first}..{span.last}")
+        rows = _listed(connector.analyze_funnel(site_id, funnel_id, span.first, span.last),
+                       where)
+        frame = frame_from_rows(rows, FUNNEL_STEP_FIELDS, where)
+        frames.append(_ranged(frame.with_columns(funnel_id=pl.lit(funnel_id)), span, site_id))
     good, bad = _split("funnel_analyses", pl.concat(frames, how="diagonal"),
                        _api_names(FUNNEL_STEP_FIELDS))
-    return _land_ranges("funnel_analyses", good, bad, path, window, synced_at, site_id)
+    return _land_ranges("funnel_analyses", good, bad, path, window, synced_at, site_id,
+                        _replace_extra(extra, site_id))
+
+
+def _replace_extra(extra: Mapping[str, Sequence[Window]], site_id: str
+                   ) -> list[tuple[str, dict[str, Any]]]:
+    """One delete per funnel of exactly its extra ranges (they may lie outside the window)."""
+    return [(f"delete from {SCHEMA}.funnel_analyses where site_id = $site and funnel_id = $id "
+             "and concat(date_from, '/', date_to) in (select unnest($spans))",
+             {"site": site_id, "id": funnel_id,
+              "spans": [f"{span.first}/{span.last}" for span in spans]})
+            for funnel_id, spans in extra.items() if spans]
 
 
 def _answer(body: Any, span: Window, where: str) -> dict:
@@ -502,7 +562,8 @@ def _ranged(frame: pl.DataFrame, span: Window, site_id: str) -> pl.DataFrame:
 
 
 def _land_ranges(table: str, good: pl.DataFrame, bad: pl.DataFrame, path: str | Path | None,
-                 window: Window, synced_at: datetime, site_id: str) -> Landed:
+                 window: Window, synced_at: datetime, site_id: str,
+                 deletes: Sequence[tuple[str, dict[str, Any]]] = ()) -> Landed:
     delete = (f"delete from {SCHEMA}.{table} where site_id = $site "
               "and date_from >= $first and date_to <= $last")
     with warehouse.writer(path) as conn:
@@ -511,6 +572,7 @@ def _land_ranges(table: str, good: pl.DataFrame, bad: pl.DataFrame, path: str | 
         conn.register("bad", bad.with_columns(site_id=pl.lit(site_id)))
         replace_window(conn, [
             (delete, {**window.params(), "site": site_id}),
+            *deletes,
             (f"insert into {SCHEMA}.{table} by name select *, $at as synced_at from incoming",
              {"at": synced_at}),
             *_quarantine_steps([table], window, synced_at, site_id),

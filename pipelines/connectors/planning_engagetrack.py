@@ -3,7 +3,8 @@
 :func:`engagetrack_requests` is the one list of the calls a sync of one site and date range
 makes (``pipelines.defs.engagetrack`` issues exactly these); :func:`plan_engagetrack` fills in
 the numbers with three cheap calls (the organization's sites, the range's stats, the funnels)
-and returns the same :class:`~pipelines.connectors.planning.SyncPlan` as Vemetric's plan.
+and the declared reports (the funnel reports' periods a sync asks for) and returns the same
+:class:`~pipelines.connectors.planning.SyncPlan` as Vemetric's plan.
 
     plan = plan_engagetrack(connector, "site_1", date(2026, 1, 1), date(2026, 1, 31))
     print(plan.describe())
@@ -11,11 +12,15 @@ and returns the same :class:`~pipelines.connectors.planning.SyncPlan` as Vemetri
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
 from pipelines.connectors.engagetrack import MAX_PAGE_SIZE, EngageTrackConnector
 from pipelines.connectors.planning import RequestGroup, SyncPlan
+from pipelines.landing import Window
+from pipelines.raw_engagetrack import report_ranges
+from pipelines.reports.config import ReportConfig, load_reports
 
 __all__ = ["EngageTrackShape", "engagetrack_requests", "plan_engagetrack", "pages", "timeline_bound"]
 
@@ -38,6 +43,7 @@ class EngageTrackShape:
     visitors: int  # visitors with events in the range
     funnels: int
     page_size: int = MAX_PAGE_SIZE
+    report_analyses: int = 0  # funnel reports' periods beyond the ranges (report_ranges)
 
     @property
     def ranges(self) -> int:
@@ -81,19 +87,30 @@ def engagetrack_requests(shape: EngageTrackShape, *, visitor_pages_most: int | N
         exact("goal stats", f"GET {site}/goals/stats", 1),
         exact("funnel analyses", f"GET {site}/funnels/{{id}}/analyze",
               shape.funnels * shape.ranges, "per funnel: the range and each day"),
+        *([exact("report funnel analyses", f"GET {site}/funnels/{{id}}/analyze",
+                 shape.report_analyses, "funnel reports' periods ending on a synced day")]
+          if shape.report_analyses else []),
     ]  # fmt: skip
 
 
 def plan_engagetrack(connector: EngageTrackConnector, site_id: str, date_from: date,
-                     date_to: date, *, rate_limit: int | None = None) -> SyncPlan:
-    """Plan a sync of one site over ``date_from``..``date_to`` (whole UTC days)."""
+                     date_to: date, *, rate_limit: int | None = None,
+                     reports: Iterable[ReportConfig] | None = None) -> SyncPlan:
+    """Plan a sync of one site over ``date_from``..``date_to`` (whole UTC days).
+
+    ``reports`` are the declared reports (default: ``load_reports()``, as the sync reads
+    them): their EngageTrack funnel reports' periods are asked for too."""
     if date_to < date_from:
         raise ValueError(f"range ends ({date_to}) before it starts ({date_from})")
     stats = connector.site_stats(site_id, first=date_from, last=date_to)
     funnels = connector.funnels(site_id)
     events = int(stats["pageviews"]) + int(stats["events"])
+    configs = load_reports().values() if reports is None else reports
+    extra = report_ranges(Window(date_from, date_to), configs,
+                          [(f["id"], f["name"]) for f in funnels])
     shape = EngageTrackShape(days=(date_to - date_from).days + 1, visitors=int(stats["visitors"]),
-                             funnels=len(funnels), page_size=connector.page_size)
+                             funnels=len(funnels), page_size=connector.page_size,
+                             report_analyses=sum(len(spans) for spans in extra.values()))
     groups = engagetrack_requests(shape, timeline_most=timeline_bound(shape, events))
     seen = connector.stats.last_rate_limit
     return SyncPlan(

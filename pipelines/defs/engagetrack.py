@@ -15,6 +15,7 @@ from pipelines import progress
 from pipelines import raw_engagetrack as raw
 from pipelines.defs.resources import POOL, EngageTrackApi, Warehouse
 from pipelines.defs.vemetric import CHECK, daily, quarantine_result, single_run, window_of
+from pipelines.reports.config import load_reports
 
 PREFIX = ["raw_engagetrack"]
 GROUP = "engagetrack"
@@ -118,16 +119,19 @@ goal_stats = _site_asset("goal_stats", raw.land_goal_stats, ["goals", "timeline_
           check_specs=[check_spec("funnel_analyses")], **COMMON)
 def funnel_analyses(context: dg.AssetExecutionContext, engagetrack: EngageTrackApi,
                     warehouse: Warehouse):
-    """``funnels/{id}/analyze`` per funnel for the window and for each of its days."""
+    """``funnels/{id}/analyze`` per funnel for the window and for each of its days, and for the
+    periods the declared EngageTrack funnel reports read that end on a day of the window."""
     window = window_of(context)
     connector = _connector(engagetrack)
     site = engagetrack.site()
     with warehouse.connection() as conn:
         raw.ensure_schema(conn)
-        ids = [r[0] for r in conn.execute(
-            f"select id from {raw.SCHEMA}.funnels where site_id = $site order by id",
-            {"site": site}).fetchall()]
-    landed = raw.land_funnel_analyses(connector, warehouse.resolved(), window, _now(), site, ids)
+        funnels = conn.execute(
+            f"select id, name from {raw.SCHEMA}.funnels where site_id = $site order by id",
+            {"site": site}).fetchall()
+    extra = raw.report_ranges(window, load_reports().values(), funnels)
+    landed = raw.land_funnel_analyses(connector, warehouse.resolved(), window, _now(), site,
+                                      [fid for fid, _ in funnels], extra)
     yield from _results(landed, engagetrack, warehouse, window, connector)
 
 

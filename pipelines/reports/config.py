@@ -14,11 +14,14 @@ parameters (range, comparison, funnel), its recipients and its schedule::
         schedule: {cron: "0 7 * * 1", timezone: Europe/Berlin}
 
 ``load_reports()`` returns them by name; a mistake anywhere raises :class:`ConfigError`
-naming the file, the report and the field.
+naming the file, the report and the field. The file is ``reports/reports.yaml`` unless
+``$FUNNELHOUSE_REPORTS_FILE`` names another: the report assets and the EngageTrack sync (which
+asks the API for the periods its funnel reports read) then read the same declarations.
 """
 
 from __future__ import annotations
 
+import os
 from email.headerregistry import Address
 from email.utils import getaddresses
 from pathlib import Path
@@ -31,11 +34,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pipelines.reports.periods import RANGES
 
-__all__ = ["CONFIG_PATH", "REPORTS_DIR", "ConfigError", "ReportConfig", "Schedule",
-           "load_reports", "parse_address"]
+__all__ = ["CONFIG_PATH", "REPORTS_DIR", "REPORTS_FILE_ENV", "ConfigError", "ReportConfig",
+           "Schedule", "config_path", "load_reports", "parse_address"]
 
 REPORTS_DIR = Path(__file__).resolve().parents[2] / "reports"
 CONFIG_PATH = REPORTS_DIR / "reports.yaml"
+REPORTS_FILE_ENV = "FUNNELHOUSE_REPORTS_FILE"
 
 
 class ConfigError(ValueError):
@@ -126,9 +130,15 @@ class ReportConfig(BaseModel):
         return [parse_address(text) for text in self.recipients]
 
 
-def load_reports(path: str | Path = CONFIG_PATH) -> dict[str, ReportConfig]:
-    """Every report declared in ``path``, by name, in file order."""
-    entries = _read_entries(Path(path))
+def config_path() -> Path:
+    """``$FUNNELHOUSE_REPORTS_FILE`` if set, else ``reports/reports.yaml`` (read at call)."""
+    return Path(os.environ.get(REPORTS_FILE_ENV, "").strip() or CONFIG_PATH)
+
+
+def load_reports(path: str | Path | None = None) -> dict[str, ReportConfig]:
+    """Every report declared in ``path`` (default :func:`config_path`), by name, in file order."""
+    path = Path(path) if path is not None else config_path()
+    entries = _read_entries(path)
     reports = {}
     for name, entry in entries.items():
         if not isinstance(entry, dict):

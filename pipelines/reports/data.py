@@ -23,13 +23,15 @@ Where the numbers come from:
 A report with ``source: engagetrack`` reads the same marts; what the marts do not hold comes
 from EngageTrack's own tables (:data:`SOURCES`): its synced days and quarantine, the site's
 name, channels/sources/devices from ``raw_engagetrack.breakdowns``, and funnels from its own
-analysis (``marts.funnel_steps``) for a synced range equal to the report's period.
+analysis of exactly the report's period (``stg_engagetrack.funnel_analyses``), which the sync
+asks for every declared funnel report (``raw_engagetrack.report_ranges``). Such a report's
+completeness is that analysis: synced, or named as missing with the command that syncs it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 
 import duckdb
@@ -51,7 +53,7 @@ from pipelines.reports.content import (
 )
 from pipelines.reports.periods import Period, resolve_period
 
-__all__ = ["ReportDataError", "data_status", "funnel_report", "gather", "report_periods",
+__all__ = ["AnalysisStatus", "ReportDataError", "data_status", "funnel_report", "gather", "report_periods",
            "weekly_report"]
 
 REQUIRED = ("marts.events", "marts.users", "marts.daily_metrics", "stg_vemetric.synced_days",
@@ -390,7 +392,9 @@ def funnel_report(conn: duckdb.DuckDBPyConnection, config: ReportConfig, as_of: 
     """
     header = _header(conn, config, as_of, generated_at)
     funnel_id, name, steps = _find_funnel(conn, config)
-    rows = _analysed_rows if config.source == "engagetrack" else _funnel_rows
+    rows = _funnel_rows
+    if config.source == "engagetrack":
+        header, rows = _analysis_header(conn, header, funnel_id, name), _analysed_rows
     current = rows(conn, funnel_id, steps, header.status)
     previous = rows(conn, funnel_id, steps, header.previous_status) \
         if header.previous_status else None
@@ -406,6 +410,9 @@ def _find_funnel(conn: duckdb.DuckDBPyConnection,
     found = [f for f in funnels if config.funnel in (f[0], f[1])]
     if len(found) == 1:
         return found[0][0], found[0][1], orjson.loads(found[0][2])
+    if not funnels and config.source == "engagetrack":
+        raise ReportDataError(f"report {config.name!r}: no EngageTrack funnels have been "
+                              "synced; sync the site first (funnelhouse sync engagetrack)")
     known = "; ".join(f"{name!r} ({fid})" for fid, name, _ in funnels) or "none"
     if found:
         raise ReportDataError(f"report {config.name!r}: several funnels are named "
@@ -430,19 +437,72 @@ def _funnel_rows(conn: duckdb.DuckDBPyConnection, funnel_id: str, steps: list,
     return rows
 
 
+@dataclass(frozen=True)
+class AnalysisStatus(DataStatus):
+    """An EngageTrack funnel report's completeness: the API's analysis of exactly the period
+    was synced (complete, whichever days the timelines cover), or it was not, and then the
+    notice names the range and the command that syncs it."""
+
+    funnel: str = ""
+    site_id: str = ""
+
+    def notices(self, what: str = "this period", numbers: str = "the numbers below") -> list[str]:
+        notes = super().notices(what, numbers)
+        if self.empty:
+            first, last = self.period.first, self.period.last
+            notes.insert(1, (
+                f"EngageTrack's analysis of the funnel {self.funnel!r} for {what} "
+                f"({first}..{last}) has not been synced; a sync of its last day asks for it "
+                f"while this report is declared: funnelhouse sync engagetrack --site "
+                f"{self.site_id} --from {last} --to {last}"))
+        return notes
+
+
+ANALYSIS_STATUS = """
+    select count(*), max(synced_at), any_value(site_id) from stg_engagetrack.funnel_analyses
+    where funnel_id = $id and date_from = $first and date_to = $last"""
+
+
+def _analysis_header(conn: duckdb.DuckDBPyConnection, header: ReportHeader, funnel_id: str,
+                     name: str) -> ReportHeader:
+    previous = header.previous
+    return replace(header, status=_analysis_status(conn, header.period, funnel_id, name),
+                   previous_status=_analysis_status(conn, previous, funnel_id, name)
+                   if previous else None)
+
+
+def _analysis_status(conn: duckdb.DuckDBPyConnection, period: Period, funnel_id: str,
+                     name: str) -> AnalysisStatus:
+    rows, synced_at, site = conn.execute(ANALYSIS_STATUS, _bounds(period, id=funnel_id)).fetchone()
+    if site is None:
+        site, = conn.execute("select any_value(site_id) from raw_engagetrack.funnels "
+                             "where id = $id", {"id": funnel_id}).fetchone()
+    if not rows:
+        return AnalysisStatus(period, (), tuple(period.dates()), funnel=name, site_id=site or "")
+    # Rows of the analysis that failed validation, from the syncs that overlap the period.
+    quarantined, = conn.execute(
+        "select count(*) from raw_engagetrack._quarantine where table_name = 'funnel_analyses' "
+        "and date_from <= $last and date_to >= $first", _bounds(period)).fetchone()
+    return AnalysisStatus(period, tuple(period.dates()), (), quarantined,
+                          synced_at.astimezone(UTC), funnel=name, site_id=site)
+
+
 def _analysed_rows(conn: duckdb.DuckDBPyConnection, funnel_id: str, steps: list,
                    status: DataStatus) -> list[dict]:
-    """EngageTrack's own analysis of the funnel for exactly the period (a synced range), one
-    dict per step; numbers None when that range was not synced (visitors of several ranges
-    cannot be added up)."""
-    rows = conn.execute(
-        f"select step_index, step_name, {', '.join(UNKNOWN_STEP)} from marts.funnel_steps "
+    """EngageTrack's own analysis of the funnel for exactly the period, one dict per step;
+    numbers None when it was not synced (visitors of several ranges cannot be added up).
+
+    Read from the staging view, not ``marts.funnel_steps``: the mart is rebuilt for the ranges
+    that overlap the synced window, and a comparison period the sync asked for beyond it
+    reaches the mart only on a later build; the view always holds every synced range."""
+    if status.empty:
+        return [{"step_index": i, "step_name": s.get("name") or f"Step {i + 1}",
+                 **dict.fromkeys(UNKNOWN_STEP)} for i, s in enumerate(steps)]
+    return conn.execute(
+        f"select step_index, step_name, {', '.join(UNKNOWN_STEP)} "
+        "from stg_engagetrack.funnel_analyses "
         "where funnel_id = $id and date_from = $first and date_to = $last order by step_index",
         _bounds(status.period, id=funnel_id)).pl().to_dicts()
-    if rows and not status.empty:
-        return rows
-    return [{"step_index": i, "step_name": s.get("name") or f"Step {i + 1}",
-             **dict.fromkeys(UNKNOWN_STEP)} for i, s in enumerate(steps)]
 
 
 def _step(index: int, row: dict, previous: list[dict] | None) -> FunnelStep:

@@ -2,7 +2,8 @@
 -- funnel shape of marts.funnel_steps: one row per (funnel, range, step). The API gives
 -- visitors, conversion and drop-off per step; conversion from the first step and the funnel's
 -- conversion are derived from its visitors; active_users is the range's visitors
--- (analytics/stats). Times to convert are not reported by the API: null.
+-- (analytics/stats), null for a report period asked for beyond the synced windows (no stats
+-- were asked for it: unknown, not zero). Times to convert are not reported by the API: null.
 with analyses as (
     select *
     from raw_engagetrack.funnel_analyses
@@ -50,14 +51,16 @@ select
     f.dropoff_rate,
     cast(null as double)                                                as median_seconds_to_convert,
     cast(null as double)                                                as p90_seconds_to_convert,
-    coalesce(s.visitors, 0)                                             as active_users,
+    s.visitors                                                          as active_users,
     coalesce(round(100.0 * f.last_visitors / nullif(f.first_visitors, 0), 2), 0)
                                                                         as funnel_conversion_rate,
-    coalesce(round(100.0 * f.last_visitors / nullif(s.visitors, 0), 2), 0)
+    case when s.visitors is not null
+         then coalesce(round(100.0 * f.last_visitors / nullif(s.visitors, 0), 2), 0) end
                                                                         as active_user_conversion_rate,
     f.revenue,
     f.top_sources,
-    f.top_countries
+    f.top_countries,
+    f.synced_at                                                         -- when the API answered
 from framed f
 left join funnels n using (site_id, funnel_id)
 left join stats s using (site_id, date_from, date_to)
