@@ -12,7 +12,9 @@ its error bodies look like.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -66,6 +68,65 @@ class Gate:
             self.log.exception(f"unhandled error in the {self.server} reference server")
             if not started:
                 await self.internal_error_response()(scope, receive, send_with_headers)
+
+
+    async def answer(self, scope: Scope, receive: Receive, send: Send, respond: Responder) -> None:
+        """Admit and answer a request in one step, for a route the server answers itself.
+
+        What :meth:`__call__` does around an app, with ``respond`` in its place, minus the
+        layers between: same checks, same error bodies, same headers in the same order (the
+        response's own, then ``extra``). The hot routes of a reference server use it.
+        """
+        extra: Headers = []
+        started = False
+        try:
+            self.admit(scope, extra)
+            response = await respond(scope, receive)
+            started = True
+            await _send(send, response, extra)
+        except self.api_error as exc:
+            await _send(send, self.error_response(exc), extra)
+        except Exception:
+            self.log.exception(f"unhandled error in the {self.server} reference server")
+            if not started:
+                await _send(send, self.internal_error_response(), extra)
+
+
+Responder = Callable[[Scope, Receive], Awaitable[Response]]
+
+
+async def _send(send: Send, response: Response, extra: Headers) -> None:
+    headers = [*response.raw_headers, *extra] if extra else response.raw_headers
+    await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})
+
+
+async def read_body(receive: Receive) -> bytes:
+    """The whole request body, as ``Request.body()`` reads it (ClientDisconnect if the client
+    goes away first)."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks) if len(chunks) != 1 else chunks[0]
+
+
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives ``body`` once, then defers to ``receive`` (for a handler
+    that reads the body again after :func:`read_body`)."""
+    pending = True
+
+    async def replayed() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
 
 
 def add_headers(extra: Headers, headers: dict[str, str]) -> None:

@@ -13,6 +13,7 @@ request counts) → validation (400: query, then path, then body) → handler ch
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -66,6 +67,8 @@ JSON_CONTENT_TYPE = re.compile(r"application/([a-z-.]+\+)?json(;\s*[a-zA-Z0-9-]+
 # Offsets have no upper bound in the API; past this every page is empty anyway, and the
 # query engine's integer types stay safe.
 MAX_OFFSET = 2**53
+# The query string of a user-events request by id, as a sync sends it.
+USER_ID_QUERY = re.compile(rb"id=([0-9]+)")
 
 
 def create_app(
@@ -74,12 +77,16 @@ def create_app(
     rate_limit: int = 100,
     rate_window: int = 60,
     clock: Callable[[], datetime] | None = None,
+    *,
+    hot_routes: bool = True,
 ) -> FastAPI:
     """A FastAPI app serving ``dataset``; all state lives in the returned app.
 
     ``now`` freezes the clock that presets and the plan gate resolve against (else the
     dataset's ``now``, else ``clock``, else real time). Rate-limit windows always follow
     ``clock`` (or real time), so a frozen server still refills its windows.
+    ``hot_routes=False`` sends every request through FastAPI's middleware and router, the
+    reference the hot routes' answers are tested against.
     """
     real_clock = clock or (lambda: datetime.now(UTC))
     # Build the query caches now, so that a large dataset's first request is as fast as the
@@ -88,28 +95,26 @@ def create_app(
         store.prepare(project)
     frozen = now or dataset.now
     data_clock = (lambda: frozen) if frozen is not None else real_clock
-    app = FastAPI(
+    app = VemetricApp(
         title="Vemetric API",
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
         redirect_slashes=False,
     )
-    hot: HotRoutes.Table = {}
-    # Added first, so it sits inside the Gate: auth and rate limit still come first.
-    app.add_middleware(HotRoutes, routes=hot)
-    app.add_middleware(
-        Gate,
-        keys=KeyStore(dataset),
-        limiter=FixedWindowLimiter(rate_limit, rate_window, real_clock),
-    )
+    keys = KeyStore(dataset)
+    limiter = FixedWindowLimiter(rate_limit, rate_window, real_clock)
+    app.add_middleware(Gate, keys=keys, limiter=limiter)
     app.add_exception_handler(ApiError, _api_error_response)
     app.add_exception_handler(StarletteHTTPException, _framework_error_response)
     _add_public_routes(app)
     _add_project_routes(app)
     _add_analytics_routes(app, data_clock)
     _add_funnel_routes(app, data_clock)
-    _add_user_routes(app, data_clock, hot)
+    hot = _add_user_routes(app, data_clock)
+    if hot_routes:
+        # The same Gate checks and counts, on the same key store and limiter.
+        app.hot = HotRoutes(Gate(app.router, keys=keys, limiter=limiter), hot)
     return app
 
 
@@ -145,31 +150,36 @@ class Gate(asgi.Gate):
         return _json_response(error.body(), error.status)
 
 
-class HotRoutes:
-    """Calls the endpoints a sync requests once per user directly, past FastAPI's routing.
+class VemetricApp(FastAPI):
+    """FastAPI, except that the hot routes are answered before its middleware stack."""
 
-    FastAPI's router, dependency solving and exception middleware cost more per request than
-    ``/v1/users/events`` itself. The endpoint is the very function FastAPI also routes to and
-    it builds the whole response, so the answer is the same byte for byte; an ApiError it
-    raises is answered by the Gate around this, with the same body the exception handler
-    would give, and anything else reaches the Gate's 500 as before.
-    """
-
-    Table = dict[tuple[str, str], Callable[[Request], Any]]
-
-    def __init__(self, app: ASGIApp, routes: Table):
-        self.app, self.routes = app, routes
+    hot: HotRoutes | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            # The app is served at the root with redirect_slashes off: Starlette routes these
-            # paths only on exact equality, too.
-            endpoint = self.routes.get((scope["method"], scope["path"]))
-            if endpoint is not None:
-                response = await endpoint(Request(scope, receive, send))
-                await response(scope, receive, send)
+        if self.hot is not None and scope["type"] == "http":
+            respond = self.hot.routes.get((scope["method"], scope["path"]))
+            if respond is not None:
+                scope["app"] = self
+                await self.hot.gate.answer(scope, receive, send, respond)
                 return
-        await self.app(scope, receive, send)
+        await super().__call__(scope, receive, send)
+
+
+class HotRoutes:
+    """The endpoints a sync requests once per user (or per page of users), answered directly.
+
+    FastAPI's middleware stack, router and dependency solving cost more per request than
+    ``/v1/users/events`` itself. These routes go through the same Gate checks (auth, rate
+    limit, then the same error bodies and headers) and give the same answers byte for byte:
+    each responder either builds the answer from prepared data for the common request shape,
+    or calls the very endpoint FastAPI routes to. The app serves at the root with
+    ``redirect_slashes`` off, so Starlette too routes these paths only on exact equality.
+    """
+
+    Table = dict[tuple[str, str], asgi.Responder]
+
+    def __init__(self, gate: Gate, routes: Table):
+        self.gate, self.routes = gate, routes
 
 
 def _is_api_path(path: str) -> bool:
@@ -248,12 +258,24 @@ def _reject_constant(name: str) -> Any:
 def _period(project: Project, data: dict[str, Any], now: datetime
             ) -> tuple[Resolved, queries.Period]:
     """The request's ``dateRange`` resolved against ``now``; 403 if the plan does not allow it."""
-    resolved = resolve(data["dateRange"], now)
+    resolved = _resolved(data["dateRange"], now)
     if not project.subscription_active and plan_restricted(data["dateRange"], resolved.start, now):
         raise plan_limit_exceeded()
     return resolved, queries.Period(
         start=resolved.start, end=resolved.end, interval=resolved.interval
     )
+
+
+def _resolved(date_range: str | list[str], now: datetime) -> Resolved:
+    if isinstance(date_range, str):
+        return resolve(date_range, now)
+    return _custom_range(date_range[0], date_range[1])
+
+
+@functools.lru_cache(maxsize=1024)
+def _custom_range(start: str, end: str) -> Resolved:
+    """A custom range does not depend on "now", and a sync asks for the same one each time."""
+    return resolve([start, end], datetime(1970, 1, 1, tzinfo=UTC))
 
 
 def _filter_echo(data: dict[str, Any]) -> dict[str, Any]:
@@ -376,7 +398,8 @@ def _add_funnel_routes(app: FastAPI, clock: Callable[[], datetime]) -> None:
         return _json_response(body)
 
 
-def _add_user_routes(app: FastAPI, clock: Callable[[], datetime], hot: HotRoutes.Table) -> None:
+def _add_user_routes(app: FastAPI, clock: Callable[[], datetime]) -> HotRoutes.Table:
+    """The user routes; returns the responders of the two a sync calls per page."""
     @app.post("/v1/users")
     async def users(request: Request) -> Response:
         project, now = _project(request), clock()
@@ -430,8 +453,68 @@ def _add_user_routes(app: FastAPI, clock: Callable[[], datetime], hot: HotRoutes
             {"period": resolved.period, "pagination": pagination, "events": events}
         )
 
-    hot["POST", "/v1/users"] = users
-    hot["POST", "/v1/users/events"] = user_events
+    validated_events_body = ValidatedBodies(USER_EVENTS_QUERY)
+
+    async def users_hot(scope: Scope, receive: Receive) -> Response:
+        return await users(Request(scope, receive))
+
+    async def user_events_hot(scope: Scope, receive: Receive) -> Response:
+        body = await asgi.read_body(receive)
+        answer = _user_events_answer(scope, body, clock(), validated_events_body)
+        if answer is None:  # not the common shape: the endpoint, on the same body
+            answer = await user_events(Request(scope, asgi.replay(body, receive)))
+        return answer
+
+    return {("POST", "/v1/users"): users_hot, ("POST", "/v1/users/events"): user_events_hot}
+
+
+class ValidatedBodies:
+    """Request bodies that passed a schema, by their exact bytes (a bounded memo).
+
+    Validation is a function of the body alone, and a sync sends the same body for every
+    user's first page. Only valid bodies are kept; their values are never modified.
+    """
+
+    def __init__(self, schema: Schema, kept: int = 256):
+        self.schema, self.kept = schema, kept
+        self.found: dict[bytes, dict[str, Any]] = {}
+
+    def __call__(self, raw: bytes) -> dict[str, Any]:
+        """The validated body; the endpoint's 400 (malformed JSON, validation) if invalid."""
+        data = self.found.get(raw)
+        if data is None:
+            data = _validated(self.schema, _decode_json(raw))
+            if len(self.found) >= self.kept:
+                self.found.clear()
+            self.found[raw] = data
+        return data
+
+
+def _user_events_answer(scope: Scope, body: bytes, now: datetime, validated: ValidatedBodies
+                        ) -> Response | None:
+    """``POST /v1/users/events?id=N`` with a JSON body and no filters, answered from the
+    prepared JSON of :func:`queries.user_events_json`; None for any other shape.
+
+    The checks come in the endpoint's order (query, Content-Type, body, plan, user), so an
+    error raised here is the one the endpoint would raise.
+    """
+    found = USER_ID_QUERY.fullmatch(scope["query_string"])
+    content_type = asgi.header(scope, b"content-type")
+    if found is None or content_type is None or not JSON_CONTENT_TYPE.fullmatch(content_type):
+        return None
+    data = validated(body)
+    limit, offset = data["limit"], data["offset"]
+    # A float limit ("1e3"), filters or an offset past MAX_OFFSET: the endpoint decides.
+    if data.get("filters") or type(limit) is not int or type(offset) is not int or \
+            offset > MAX_OFFSET:
+        return None
+    project = scope["state"]["project"]
+    resolved, period = _period(project, data, now)
+    user_id = _resolve_user(project, {"id": found[1].decode()})
+    rows, returned = queries.user_events_json(project, period, user_id, limit=limit, offset=offset)
+    head = b'{"period":%b,"pagination":{"limit":%d,"offset":%d,"returned":%d},"events":[' % (
+        orjson.dumps(resolved.period), limit, offset, returned)
+    return Response(head + rows + b"]}", media_type="application/json")
 
 
 async def _maybe_in_thread(cheap: bool, func: Callable[..., Any], *args: Any, **kwargs: Any

@@ -19,7 +19,13 @@ from pipelines.reference.vemetric.filter_values import filter_values
 from pipelines.reference.vemetric.filters import cohort, restrict
 from pipelines.reference.vemetric.funnels import funnel_levels, step_properties
 from pipelines.reference.vemetric.store import Period, events_in
-from pipelines.reference.vemetric.users import list_users, resolve_user_id, single_user, user_events
+from pipelines.reference.vemetric.users import (
+    list_users,
+    resolve_user_id,
+    single_user,
+    user_events,
+    user_events_json,
+)
 
 __all__ = [
     "Period",
@@ -30,6 +36,7 @@ __all__ = [
     "resolve_user_id",
     "single_user",
     "user_events",
+    "user_events_json",
 ]
 
 

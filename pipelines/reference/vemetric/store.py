@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import orjson
@@ -67,7 +68,7 @@ def prepare(project: Project) -> None:
     """Build the caches a first request would otherwise build (call once at server start)."""
     all_events(project)
     user_index(project)
-    user_event_rows(project)
+    user_event_json(project)
 
 
 def events_between(
@@ -171,33 +172,76 @@ def epoch_ms(moment: datetime) -> int:
     return (moment - EPOCH) // MILLISECOND
 
 
-def user_event_rows(project: Project) -> tuple[np.ndarray, pl.DataFrame]:
+EVENT_FIELDS = ("sessionId", "name", "isPageView", "createdAt", "origin", "path", "hash", "data")
+
+
+def event_row(row: dict[str, Any]) -> dict[str, Any]:
+    """One ``/v1/users/events`` item from a row of :func:`rendered_events`: ``customData``
+    text becomes the ``data`` object (``{}`` when empty)."""
+    text = row.pop("customData")
+    row["data"] = orjson.loads(text) if text else {}
+    return row
+
+
+def rendered_events(events: pl.DataFrame) -> pl.DataFrame:
+    """``events`` as the API shows them: timestamp text, ``""`` -> null, ``customData`` last."""
+    return events.select(
+        "sessionId",
+        "name",
+        "isPageView",
+        pl.col("createdAt").dt.strftime(API_TIMESTAMP),
+        pl.col("origin").replace("", None),
+        pl.col("pathname").replace("", None).alias("path"),
+        pl.col("urlHash").replace("", None).alias("hash"),
+        "customData",
+    )
+
+
+@dataclass(frozen=True)
+class EventJson:
+    """Every event of a project serialised once, in :func:`user_index`'s order.
+
+    Row ``i`` is ``text[bounds[i]:bounds[i + 1] - 1]`` (each row is followed by a comma),
+    the bytes ``orjson.dumps`` gives for its :func:`event_row`; consecutive rows of one user
+    are therefore one slice. ``negated_ms`` is ``-createdAt`` in epoch ms: ascending within
+    each user's span, whose events are latest first.
+    """
+
+    negated_ms: np.ndarray
+    bounds: np.ndarray
+    text: bytes
+
+    def rows(self, first: int, count: int) -> bytes:
+        """Rows ``first .. first + count - 1`` as the inside of a JSON array."""
+        if count <= 0:
+            return b""
+        return self.text[self.bounds[first] : self.bounds[first + count] - 1]
+
+
+def user_event_json(project: Project) -> EventJson:
     """:func:`user_index`'s order, ready to answer an unfiltered ``/v1/users/events`` page.
 
-    ``/v1/users/events`` is the one request a sync makes per user; building polars
-    expressions and frames for a slice of ten rows cost milliseconds a request. So the
-    rendering (timestamp text, ``""`` -> null) is done once for every event, and a request
-    only locates its rows (binary searches in ``negated_ms``) and reads them out.
-
-    ``negated_ms`` is ``-createdAt`` in epoch ms: ascending within each user's span, whose
-    events are latest first.
+    ``/v1/users/events`` is the one request a sync makes per user, so everything a page
+    needs is done once for every event at start: the rendering (timestamp text, ``""`` ->
+    null) and the JSON encoding. A request only locates its rows (binary searches in
+    ``negated_ms``) and copies one slice of bytes.
     """
-    cached = project.cache.get("queries:user_event_rows")
+    cached = project.cache.get("queries:user_event_json")
     if cached is None:
         ordered, _ = user_index(project)
         negated = -ordered["createdAt"].dt.epoch("ms").to_numpy()
-        rendered = ordered.select(
-            "sessionId",
-            "name",
-            "isPageView",
-            pl.col("createdAt").dt.strftime(API_TIMESTAMP),
-            pl.col("origin").replace("", None),
-            pl.col("pathname").replace("", None).alias("path"),
-            pl.col("urlHash").replace("", None).alias("hash"),
-            "customData",
-        )
-        cached = (negated, rendered)
-        project.cache["queries:user_event_rows"] = cached
+        parts: list[bytes] = []
+        bounds = np.zeros(ordered.height + 1, dtype=np.int64)
+        at = 0
+        for chunk in rendered_events(ordered).iter_slices(50_000):
+            # orjson output for one row, comma appended; sizes are the row's byte bounds.
+            encoded = [orjson.dumps(event_row(row)) + b"," for row in chunk.iter_rows(named=True)]
+            bounds[at + 1 : at + 1 + len(encoded)] = [len(row) for row in encoded]
+            at += len(encoded)
+            parts.append(b"".join(encoded))
+        np.cumsum(bounds, out=bounds)
+        cached = EventJson(negated, bounds, b"".join(parts))
+        project.cache["queries:user_event_json"] = cached
     return cached
 
 
