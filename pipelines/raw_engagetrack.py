@@ -353,7 +353,14 @@ def land_visitors_and_events(connector: Connector, path: str | Path | None, wind
 
 
 def _window_visitors(connector: Connector, window: Window, site_id: str) -> pl.DataFrame:
-    """Visitors whose first..last seen span meets the window (the others have no event in it).
+    return window_visitors(connector, window, site_id)[0]
+
+
+def window_visitors(connector: Connector, window: Window, site_id: str
+                    ) -> tuple[pl.DataFrame, int]:
+    """Visitors whose first..last seen span meets the window (the others have no event in
+    it; some of these have none either, but only their timeline can tell), and the listing
+    pages read to find them.
 
     The listing is ordered by ``last_seen_at``, newest first, so it stops at the first page
     whose last visitor was last seen before the window began."""
@@ -366,9 +373,10 @@ def _window_visitors(connector: Connector, window: Window, site_id: str) -> pl.D
         if oldest is None or oldest < window.start:
             break
     listed = pl.concat(frames) if frames else pl.DataFrame(schema=_schema(VISITOR_FIELDS))
-    return listed.filter((pl.col("last_seen_at") >= window.start)
-                         & (pl.col("first_seen_at") < window.end)).with_columns(
+    visitors = listed.filter((pl.col("last_seen_at") >= window.start)
+                             & (pl.col("first_seen_at") < window.end)).with_columns(
         site_id=pl.lit(site_id)).unique("id", keep="first", maintain_order=True)
+    return visitors, len(frames)
 
 
 def _stage_events(connector: Connector, site_id: str, visitor_ids: pl.Series, window: Window,
@@ -534,6 +542,20 @@ def land_funnel_analyses(connector: Connector, path: str | Path | None, window: 
                        _api_names(FUNNEL_STEP_FIELDS))
     return _land_ranges("funnel_analyses", good, bad, path, window, synced_at, site_id,
                         _replace_extra(extra, site_id))
+
+
+def land_site_funnel_analyses(connector: Connector, path: str | Path | None, window: Window,
+                              synced_at: datetime, site_id: str,
+                              reports: Iterable[ReportConfig]) -> Landed:
+    """What the sync's ``funnel_analyses`` asset lands: every funnel of the site already landed
+    in ``funnels``, for the window's ranges, and the ``reports``' periods (:func:`report_ranges`)."""
+    with warehouse.writer(path) as conn:
+        ensure_schema(conn)
+        funnels = conn.execute(f"select id, name from {SCHEMA}.funnels where site_id = $site "
+                               "order by id", {"site": site_id}).fetchall()
+    extra = report_ranges(window, reports, funnels)
+    return land_funnel_analyses(connector, path, window, synced_at, site_id,
+                                [fid for fid, _ in funnels], extra)
 
 
 def _replace_extra(extra: Mapping[str, Sequence[Window]], site_id: str

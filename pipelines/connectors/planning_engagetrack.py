@@ -2,8 +2,9 @@
 
 :func:`engagetrack_requests` is the one list of the calls a sync of one site and date range
 makes (``pipelines.defs.engagetrack`` issues exactly these); :func:`plan_engagetrack` fills in
-the numbers with three cheap calls (the organization's sites, the range's stats, the funnels)
-and the declared reports (the funnel reports' periods a sync asks for) and returns the same
+the numbers with a few cheap calls (the organization's sites, the range's stats, the funnels,
+the visitor listing pages the sync reads too) and the declared reports (the funnel reports'
+periods a sync asks for) and returns the same
 :class:`~pipelines.connectors.planning.SyncPlan` as Vemetric's plan.
 
     plan = plan_engagetrack(connector, "site_1", date(2026, 1, 1), date(2026, 1, 31))
@@ -19,7 +20,7 @@ from datetime import date
 from pipelines.connectors.engagetrack import MAX_PAGE_SIZE, EngageTrackConnector
 from pipelines.connectors.planning import RequestGroup, SyncPlan
 from pipelines.landing import Window
-from pipelines.raw_engagetrack import report_ranges
+from pipelines.raw_engagetrack import report_ranges, window_visitors
 from pipelines.reports.config import ReportConfig, load_reports
 
 __all__ = ["EngageTrackShape", "engagetrack_requests", "plan_engagetrack", "pages", "timeline_bound"]
@@ -44,6 +45,11 @@ class EngageTrackShape:
     funnels: int
     page_size: int = MAX_PAGE_SIZE
     report_analyses: int = 0  # funnel reports' periods beyond the ranges (report_ranges)
+    # Visitors whose timelines a sync reads: every one whose first..last seen span meets the
+    # range, some with no event in it (a day of a visitor seen before and after it). None:
+    # the visitors with events (a range that covers everyone's whole history).
+    listed: int | None = None
+    listing_pages: int | None = None  # visitor listing pages read to find them, when known
 
     @property
     def ranges(self) -> int:
@@ -61,8 +67,9 @@ def engagetrack_requests(shape: EngageTrackShape, *, visitor_pages_most: int | N
     in the range past the first page); before a run it is not, and the group counts one page
     per visitor, at most ``timeline_most``."""
     limit = shape.page_size
-    listing = pages(shape.visitors, limit)
-    timelines = shape.visitors if timeline_pages is None else timeline_pages
+    listed = shape.visitors if shape.listed is None else shape.listed
+    listing = pages(listed, limit) if shape.listing_pages is None else shape.listing_pages
+    timelines = listed if timeline_pages is None else timeline_pages
     site = "/organizations/{orgId}/sites/{siteId}"
 
     def exact(name: str, endpoint: str, count: int, note: str = "") -> RequestGroup:
@@ -76,10 +83,11 @@ def engagetrack_requests(shape: EngageTrackShape, *, visitor_pages_most: int | N
         exact("goals, funnels, annotations", f"GET {site}/...", 3),
         RequestGroup("visitors", f"GET {site}/visitors", listing,
                      max(listing, visitor_pages_most or listing),
-                     f"{shape.visitors} visitors in the range, most recent first"),
+                     f"{listed} visitors seen across the range, most recent first"),
         RequestGroup("timelines", f"GET {site}/visitors/{{id}}/timeline", timelines,
                      max(timelines, timeline_most or timelines),
-                     "one listing per visitor, more pages only past the page size"),
+                     f"one listing per visitor ({shape.visitors} with events in the range), "
+                     "more pages only past the page size"),
         exact("stats", f"GET {site}/analytics/stats", shape.ranges, "the range and each day"),
         exact("revenue", f"GET {site}/analytics/revenue", 1),
         exact("breakdowns", f"GET {site}/analytics/...", BREAKDOWN_CALLS,
@@ -106,11 +114,16 @@ def plan_engagetrack(connector: EngageTrackConnector, site_id: str, date_from: d
     funnels = connector.funnels(site_id)
     events = int(stats["pageviews"]) + int(stats["events"])
     configs = load_reports().values() if reports is None else reports
-    extra = report_ranges(Window(date_from, date_to), configs,
-                          [(f["id"], f["name"]) for f in funnels])
+    window = Window(date_from, date_to)
+    extra = report_ranges(window, configs, [(f["id"], f["name"]) for f in funnels])
+    # The visitors whose timelines the run reads, found as the run finds them (the same
+    # listing pages): a day's visitors include some seen before and after it with no event
+    # on it, which the stats' visitors do not count.
+    listed, listing_pages = window_visitors(connector, window, site_id)
     shape = EngageTrackShape(days=(date_to - date_from).days + 1, visitors=int(stats["visitors"]),
                              funnels=len(funnels), page_size=connector.page_size,
-                             report_analyses=sum(len(spans) for spans in extra.values()))
+                             report_analyses=sum(len(spans) for spans in extra.values()),
+                             listed=listed.height, listing_pages=listing_pages)
     groups = engagetrack_requests(shape, timeline_most=timeline_bound(shape, events))
     seen = connector.stats.last_rate_limit
     return SyncPlan(
@@ -128,14 +141,17 @@ def timeline_bound(shape: EngageTrackShape, events: int) -> int:
     page per ``page_size`` events past their first: at most ``(events − visitors) //
     page_size`` extra pages in all, the most when one visitor has them all."""
     extra = max(0, events - shape.visitors) // shape.page_size
-    return shape.visitors + extra
+    return (shape.visitors if shape.listed is None else shape.listed) + extra
 
 
 def _assumptions(shape: EngageTrackShape, events: int, requests: int) -> tuple[str, ...]:
-    notes = [f"every breakdown has at most {shape.page_size} values in the range",
-             "the visitor listing reaches back past the range's start within the pages that "
-             "list its visitors (visitors seen only later add pages)"]
-    extra = timeline_bound(shape, events) - shape.visitors
+    listing = ("the visitors listed now are the run's (visits made before it add listing "
+               "pages and timelines)" if shape.listing_pages is not None else
+               "the visitor listing reaches back past the range's start within the pages that "
+               "list its visitors (visitors seen only later add pages)")
+    notes = [f"every breakdown has at most {shape.page_size} values in the range", listing]
+    extra = timeline_bound(shape, events) - (shape.visitors if shape.listed is None
+                                             else shape.listed)
     if extra:
         # The API cannot say how a range's events split among visitors without reading each
         # timeline, so these pages are known only as the run reads them.

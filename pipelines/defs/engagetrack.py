@@ -123,15 +123,8 @@ def funnel_analyses(context: dg.AssetExecutionContext, engagetrack: EngageTrackA
     periods the declared EngageTrack funnel reports read that end on a day of the window."""
     window = window_of(context)
     connector = _connector(engagetrack)
-    site = engagetrack.site()
-    with warehouse.connection() as conn:
-        raw.ensure_schema(conn)
-        funnels = conn.execute(
-            f"select id, name from {raw.SCHEMA}.funnels where site_id = $site order by id",
-            {"site": site}).fetchall()
-    extra = raw.report_ranges(window, load_reports().values(), funnels)
-    landed = raw.land_funnel_analyses(connector, warehouse.resolved(), window, _now(), site,
-                                      [fid for fid, _ in funnels], extra)
+    landed = raw.land_site_funnel_analyses(connector, warehouse.resolved(), window, _now(),
+                                           engagetrack.site(), load_reports().values())
     yield from _results(landed, engagetrack, warehouse, window, connector)
 
 
