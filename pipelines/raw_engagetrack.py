@@ -220,8 +220,9 @@ def report_ranges(window: Window, reports: Iterable[ReportConfig],
     every period a scheduled report will read. By funnel id, sorted; none when no such
     report is declared."""
     funnels = list(funnels)
-    asked = set(ranges(window))
-    wanted: dict[str, set[Window]] = {}
+    # Compared as (first, last): a caller's window may be a Window subclass (Dagster's).
+    asked = {(span.first, span.last) for span in ranges(window)}
+    wanted: dict[str, set[tuple[date, date]]] = {}
     for config in reports:
         if (config.template, config.source) != ("funnel", "engagetrack"):
             continue
@@ -229,10 +230,9 @@ def report_ranges(window: Window, reports: Iterable[ReportConfig],
         for day in window.days:
             for period in _periods_ending(config, day.first):
                 for fid in ids:
-                    wanted.setdefault(fid, set()).add(Window(period.first, period.last))
-    extra = {fid: sorted(spans - asked, key=lambda w: (w.first, w.last))
-             for fid, spans in sorted(wanted.items())}
-    return {fid: spans for fid, spans in extra.items() if spans}
+                    wanted.setdefault(fid, set()).add((period.first, period.last))
+    return {fid: [Window(*span) for span in sorted(spans - asked)]
+            for fid, spans in sorted(wanted.items()) if spans - asked}
 
 
 def _periods_ending(config: ReportConfig, day: date) -> list[Period]:

@@ -158,6 +158,17 @@ def test_last_month_ends_on_a_month_s_last_day_and_the_window_s_own_ranges_are_n
     assert january == {"fun_a": [raw.Window(date(2025, 12, 1), date(2025, 12, 31))]}
 
 
+def test_the_window_s_own_range_is_not_asked_twice_whatever_its_window_class():
+    from pipelines import raw_vemetric   # Dagster's assets hand in this Window subclass
+
+    config = declared("Signup")["week7"]
+    for window in (raw.Window(date(2026, 2, 10), date(2026, 2, 16)),
+                   raw_vemetric.Window(date(2026, 2, 10), date(2026, 2, 16))):
+        spans = raw.report_ranges(window, [config], [("fun_a", "Signup")])["fun_a"]
+        assert (date(2026, 2, 10), date(2026, 2, 16)) not in {(w.first, w.last) for w in spans}
+        assert len(spans) == 13
+
+
 def test_no_engagetrack_funnel_report_means_no_extra_requests():
     window = raw.Window(date(2026, 2, 9), date(2026, 2, 15))
     funnels = [("fun_a", "Signup")]

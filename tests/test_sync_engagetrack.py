@@ -5,7 +5,7 @@ Dagster job over real HTTP on 127.0.0.1: exact rows, idempotent re-runs, quarant
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -20,7 +20,11 @@ from pipelines import sync, warehouse
 from pipelines.cli import app as cli
 from pipelines.connectors._http import RetryPolicy
 from pipelines.connectors.engagetrack import EngageTrackConnector
-from pipelines.connectors.planning_engagetrack import EngageTrackShape, engagetrack_requests
+from pipelines.connectors.planning_engagetrack import (
+    EngageTrackShape,
+    engagetrack_requests,
+    plan_engagetrack,
+)
 from pipelines.defs.resources import EngageTrackApi
 from pipelines.landing import MalformedAnswer
 from pipelines.reference.engagetrack.app import create_app
@@ -28,6 +32,7 @@ from pipelines.reference.engagetrack.dataset import load_dataset
 from pipelines.reference.engagetrack.errors import FAULT_PATHS, fault_body
 from pipelines.reference.faults import Faults, with_faults
 from pipelines.reference.serving import ServerThread
+from pipelines.reports.config import ReportConfig, Schedule
 
 TINY = Path(__file__).parent / "fixtures" / "engagetrack" / "tiny.json"
 BASE = "http://engagetrack.test/api/v1"
@@ -45,17 +50,16 @@ QUICK = RetryPolicy(attempts=30, transient_attempts=30, wait_initial=0.001, wait
 SNAPSHOT_TABLES = ("sites", "goals", "funnels", "annotations")
 
 
-def land_all(connector, path: Path, window: raw.Window = WINDOW, site: str = SITE) -> None:
-    """Every landing function, in the order the Dagster assets run them."""
+def land_all(connector, path: Path, window: raw.Window = WINDOW, site: str = SITE,
+             reports: Sequence[ReportConfig] = ()) -> None:
+    """Every landing function, in the order the Dagster assets run them (``reports``: the
+    declared reports, whose EngageTrack funnel reports' periods are asked for too)."""
     raw.land_sites(connector, path, window, AT)
     for land in (raw.land_goals, raw.land_funnels, raw.land_annotations,
                  raw.land_visitors_and_events, raw.land_stats, raw.land_revenue,
                  raw.land_breakdowns, raw.land_goal_stats):
         land(connector, path, window, AT, site)
-    with warehouse.writer(path) as conn:
-        ids = [r[0] for r in conn.execute("select id from raw_engagetrack.funnels "
-                                          "where site_id = $s order by id", {"s": site}).fetchall()]
-    raw.land_funnel_analyses(connector, path, window, AT, site, ids)
+    raw.land_site_funnel_analyses(connector, path, window, AT, site, reports)
 
 
 def tables(path: Path) -> dict[str, list[tuple]]:
@@ -221,6 +225,40 @@ def test_requests_match_the_plan(http, tmp_path):
     shape = EngageTrackShape(days=7, visitors=4, funnels=2)
     assert connector.stats.snapshot()["requests"] == sum(
         g.count for g in engagetrack_requests(shape))
+    plan = plan_engagetrack(connect(http), SITE, WINDOW.first, WINDOW.last, reports=[])
+    assert plan.requests == plan.most_requests == connector.stats.snapshot()["requests"]
+
+
+# An EngageTrack funnel report over the last 7 days, compared with the 7 before, and one over
+# the last week: a sync of 10 .. 16 Feb asks for the periods ending on each of its days
+# beyond the window itself (4..10 .. 9..15: 6; the previous periods 28 Jan..3 Feb .. 3..9: 7;
+# last week 9..15 is one of them): 13 more analyses of the Signup funnel.
+SIGNUP_REPORTS = [
+    ReportConfig(name="signup_7d", title="Signup", template="funnel", source="engagetrack",
+                 funnel="Signup", range="last_7_days", schedule=Schedule(cron="0 7 * * *")),
+    ReportConfig(name="signup_week", title="Signup", template="funnel", source="engagetrack",
+                 funnel="fun_signup", range="last_week", comparison="none",
+                 schedule=Schedule(cron="0 7 * * 1")),
+]
+
+
+def test_requests_match_the_plan_with_funnel_reports_declared(http, tmp_path):
+    connector = connect(http)
+    connector.preflight(SITE)
+    land_all(connector, tmp_path / "wh.duckdb", reports=SIGNUP_REPORTS)
+    plan = plan_engagetrack(connect(http), SITE, WINDOW.first, WINDOW.last,
+                            reports=SIGNUP_REPORTS)
+    groups = {g.name: g.count for g in plan.groups}
+    assert groups["report funnel analyses"] == 13
+    shape = EngageTrackShape(days=7, visitors=4, funnels=2, report_analyses=13)
+    assert connector.stats.snapshot()["requests"] == plan.requests == plan.most_requests == sum(
+        g.count for g in engagetrack_requests(shape))
+    with warehouse.writer(tmp_path / "wh.duckdb") as conn:
+        extra = conn.execute(
+            "select count(distinct (date_from, date_to)) from raw_engagetrack.funnel_analyses "
+            "where funnel_id = 'fun_signup' and not (date_from >= $first and date_to <= $last)",
+            WINDOW.params()).fetchone()[0]
+    assert extra == 13
 
 
 # --- the Dagster job over HTTP -----------------------------------------------------------------
@@ -329,6 +367,43 @@ def test_cli_plan_engagetrack(server, monkeypatch):
     assert lines[0] == "EngageTrack sync of site_shop 2026-02-10 .. 2026-02-16"
     # the server's own X-RateLimit-Limit (this test server allows 1,000,000 a minute)
     assert lines[-3] == "52 requests, about 0.0 minutes at 1000000 per 60 s"
+
+
+def reports_file(path: Path, reports: Sequence[ReportConfig]) -> Path:
+    entries = {r.name: r.model_dump(exclude={"name"}, exclude_defaults=True) for r in reports}
+    path.write_text(json.dumps({"reports": entries}))  # JSON is YAML
+    return path
+
+
+def test_cli_plan_counts_the_declared_funnel_reports(server, monkeypatch, tmp_path):
+    monkeypatch.setenv("ENGAGETRACK_API_KEY", KEYS["sync"])
+    monkeypatch.setenv("ENGAGETRACK_ORG_ID", ORG)
+    monkeypatch.setenv("FUNNELHOUSE_REPORTS_FILE",
+                       str(reports_file(tmp_path / "reports.yaml", SIGNUP_REPORTS)))
+    done = CliRunner().invoke(cli, ["plan", "engagetrack", "--from", "2026-02-10",
+                                    "--to", "2026-02-16", "--base-url", server.url + "/api/v1",
+                                    "--site", SITE])
+    assert done.exit_code == 0, done.output
+    lines = done.output.splitlines()
+    group = next(line.split() for line in lines if "report funnel analyses" in line)
+    assert group[:4] == ["report", "funnel", "analyses", "13"]
+    assert lines[-3] == "65 requests, about 0.0 minutes at 1000000 per 60 s"  # 52 + 13
+
+
+@pytest.mark.slow  # a Dagster run of several seconds
+def test_the_job_asks_for_the_declared_reports_periods(server, monkeypatch, tmp_path):
+    monkeypatch.setenv("ENGAGETRACK_API_KEY", KEYS["sync"])
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.setenv("FUNNELHOUSE_REPORTS_FILE",
+                       str(reports_file(tmp_path / "reports.yaml", SIGNUP_REPORTS)))
+    result = sync.run_sync(WINDOW.first, WINDOW.last, api="engagetrack",
+                           warehouse_path=tmp_path / "wh.duckdb", engagetrack=resource(server))
+    shape = EngageTrackShape(days=7, visitors=4, funnels=2, report_analyses=13)
+    assert result.requests == sum(g.count for g in engagetrack_requests(shape))
+    with warehouse.writer(tmp_path / "wh.duckdb") as conn:
+        ranges = conn.execute("select count(distinct (funnel_id, date_from, date_to)) "
+                              "from raw_engagetrack.funnel_analyses").fetchone()[0]
+    assert ranges == 2 * 8 + 13
 
 
 def test_cli_plan_asks_for_a_site_when_the_organization_has_several(server, monkeypatch):
