@@ -182,6 +182,14 @@ class Stage:
         return f"read_parquet([{listed}])"
 
 
+def create_view(conn: duckdb.DuckDBPyConnection, name: str, stage: Stage) -> None:
+    """``name`` as a temporary view over a stage's rows, for the statements of one landing.
+
+    ``conn.register`` of a polars frame would do the same, but it loads pyarrow (tens of MB
+    of RSS and a second of import) where DuckDB reads the parquet files on its own."""
+    conn.execute(f"create or replace temp view {name} as select * from {stage.source()}")
+
+
 def _sql_text(path: Path) -> str:
     return str(path).replace("'", "''")
 

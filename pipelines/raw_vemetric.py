@@ -56,6 +56,7 @@ from pipelines.landing import (
     MalformedAnswer,
     Stage,
     column_dtype,
+    create_view,
     frame_from_rows,
     replace_window,
     staging_dir,
@@ -64,7 +65,7 @@ from pipelines.validation import FIELD_TOKENS, QUARANTINE_COLUMNS, split_valid
 
 SCHEMA = "raw_vemetric"
 METRICS = ("users", "pageviews", "events", "bounceRate", "visitDuration")
-EVENT_BATCH_ROWS = 50_000  # rows per staged parquet batch: bounded memory, few inserts
+EVENT_BATCH_ROWS = 10_000  # event rows per staged batch (whole users): bounded memory
 
 PROJECT_FIELDS = (
     Field("id", "id", "str"), Field("name", "name", "str"), Field("domain", "domain", "str"),
@@ -208,23 +209,30 @@ def _land_snapshot(table: str, frame: pl.DataFrame, fields: Iterable[Field],
 def land_users_and_events(connector: Connector, path: str | Path | None, window: Window,
                           synced_at: datetime, observer: Observer | None = None) -> Landed:
     """List the window's users once, page each user's events once for the whole window, split
-    the rows into days locally, and replace both tables' partitions in one transaction."""
+    the rows into days locally, and replace both tables' partitions in one transaction.
+
+    Memory stays flat however large the window: events are typed, validated and staged in
+    batches of whole users (:func:`_stage_events`), already in the tables' final rows, so
+    the transaction at the end only streams staged files into the tables.
+    """
     observer = observer or _Silent()
     users = _fetch_users(connector, window)
     good_users, bad_users = split_valid("users", users, _api_names(USER_FIELDS),
                                         (window.start, window.end))
+    del users
     observer.rows("users", good_users.height)
     with staging_dir() as tmp:
-        events, bad_events = _stage_events(connector, good_users["id"], window, Path(tmp), observer)
-        users_stage = Stage("users", Path(tmp), _schema(USER_FIELDS) | {"partition_date": pl.Date()})
-        users_stage.add(good_users.with_columns(partition_date=pl.col("last_seen_at").dt.date()))
+        staged, bad_events = _stage_events(connector, good_users, window, Path(tmp), observer)
+        del good_users
+        bad = Stage("quarantine", Path(tmp), QUARANTINE_COLUMNS)
+        bad.add(pl.concat([bad_users, bad_events]))
         with warehouse.writer(path) as conn:
             ensure_schema(conn)
-            conn.register("bad", pl.concat([bad_users, bad_events]))
+            create_view(conn, "bad", bad)
             replace_window(conn, [
                 *_with_params([
-                    *_replace_days("users", _users_insert(users_stage.source(), events.source())),
-                    *_replace_days("user_events", _events_insert(events.source())),
+                    *_replace_days("users", _users_insert(staged.users.source())),
+                    *_replace_days("user_events", _events_insert(staged.events.source())),
                 ], window, synced_at),
                 *_quarantine_steps(["users", "user_events"], window, synced_at=synced_at),
             ])
@@ -238,9 +246,38 @@ def _fetch_users(connector: Connector, window: Window) -> pl.DataFrame:
     return pl.concat(frames) if frames else pl.DataFrame(schema=_schema(USER_FIELDS))
 
 
-def _stage_events(connector: Connector, user_ids: pl.Series, window: Window, tmp: Path,
-                  observer: Observer) -> tuple[Stage, pl.DataFrame]:
-    """Page every user's events and stage them in batches of ~EVENT_BATCH_ROWS rows.
+# The columns that identify an event row: identical events (the API cannot tell them apart)
+# collapse into one row, and ``occurrences`` counts them.
+EVENT_KEY = ("user_id", "session_id", "name", "is_page_view", "created_at", "origin", "path",
+             "hash", "data", "partition_date")
+
+
+class _Staged:
+    """Both tables' rows for the window as parquet batches, each batch in its final shape
+    (users once per active day; events grouped with their ``occurrences``) but for the
+    ``event_id`` hash and ``synced_at``, which the insert adds row by row as it streams."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.users = Stage("users", tmp, _schema(USER_FIELDS) | {"partition_date": pl.Date()})
+        self.events = Stage("user_events", tmp, _event_schema() | {"occurrences": pl.Int32()})
+
+    def add(self, users: pl.DataFrame, events: pl.DataFrame) -> None:
+        """Stage ``users`` (whole users, in listing order) with their validated ``events``.
+
+        A batch holds every event of its users, so grouping it groups them all."""
+        self.events.add(events.group_by(EVENT_KEY, maintain_order=True)
+                        .agg(occurrences=pl.len().cast(pl.Int32())))
+        # A user lands on every day of the window they have events on (and on the day of
+        # lastSeenAt, which the API guarantees is one of them).
+        days = pl.concat([events.select(id="user_id", partition_date="partition_date"),
+                          users.select("id", partition_date=pl.col("last_seen_at").dt.date())])
+        self.users.add(users.join(days.unique(), on="id", maintain_order="left"))
+
+
+def _stage_events(connector: Connector, users: pl.DataFrame, window: Window, tmp: Path,
+                  observer: Observer) -> tuple[_Staged, pl.DataFrame]:
+    """Page every user's events and stage users and events in batches of whole users,
+    ~EVENT_BATCH_ROWS event rows each (the largest user's events, if more).
 
     Rows of many users are gathered as the API sent them and typed in one go per batch:
     building a frame per (small) page would cost more than the HTTP round trip.
@@ -250,39 +287,49 @@ def _stage_events(connector: Connector, user_ids: pl.Series, window: Window, tmp
     users' order, so batches, staged files and tables are the same as one user at a time.
     A failure of any fetch stops them all and is raised here, before anything lands.
     """
-    schema = {"user_id": pl.String(), **_schema(EVENT_FIELDS), "partition_date": pl.Date()}
-    stage = Stage("user_events", tmp, schema)
-    names = {"user_id": "userId", **_api_names(EVENT_FIELDS)}
+    staged = _Staged(tmp)
     batch = _EventBatch()
     quarantined: list[pl.DataFrame] = [pl.DataFrame(schema=QUARANTINE_COLUMNS)]
+    done = 0  # users whose events are staged
 
-    def flush() -> None:
-        if not batch.rows:
+    def flush(upto: int) -> None:
+        nonlocal done
+        if upto == done:
             return
-        frame = frame_from_rows(batch.rows, EVENT_FIELDS, batch.locate).with_columns(
-            user_id=pl.Series(batch.user_ids, dtype=pl.String()))
-        frame = frame.with_columns(partition_date=pl.col("created_at").dt.date())
-        good, bad = split_valid("user_events", frame.select(list(schema)), names,
-                                (window.start, window.end))
-        stage.add(good)
+        good, bad = _typed_events(batch, window)
+        staged.add(users.slice(done, upto - done), good)
         quarantined.append(bad)
         observer.rows("user_events", good.height)
         batch.clear()
+        done = upto
 
     span = window.date_range()
-    fetched = read_ahead(user_ids, lambda user_id: connector.user_event_pages(user_id, span),
+    fetched = read_ahead(users["id"], lambda user_id: connector.user_event_pages(user_id, span),
                          ahead=getattr(connector, "concurrency", 1))
     with closing(fetched):  # on any failure here, stop the fetches before landing gives up
-        for user_id, pages in fetched:
+        for listed, (user_id, pages) in enumerate(fetched, 1):
             for number, page in enumerate(pages, 1):
                 if not isinstance(page, list):
                     raise MalformedAnswer(
                         f"/v1/users/events?id={user_id} page {number}: not a list")
                 batch.add(user_id, number, page)
-                if len(batch.rows) >= EVENT_BATCH_ROWS:
-                    flush()
-    flush()
-    return stage, pl.concat(quarantined)
+            if len(batch.rows) >= EVENT_BATCH_ROWS:
+                flush(listed)
+    flush(users.height)
+    return staged, pl.concat(quarantined)
+
+
+def _typed_events(batch: _EventBatch, window: Window) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The batch's rows as a typed frame: ``(rows that pass, quarantine records)``."""
+    frame = frame_from_rows(batch.rows, EVENT_FIELDS, batch.locate).with_columns(
+        user_id=pl.Series(batch.user_ids, dtype=pl.String()))
+    frame = frame.with_columns(partition_date=pl.col("created_at").dt.date())
+    return split_valid("user_events", frame.select(list(_event_schema())),
+                       {"user_id": "userId", **_api_names(EVENT_FIELDS)}, (window.start, window.end))
+
+
+def _event_schema() -> dict[str, pl.DataType]:
+    return {"user_id": pl.String(), **_schema(EVENT_FIELDS), "partition_date": pl.Date()}
 
 
 class _EventBatch:
@@ -308,14 +355,8 @@ class _EventBatch:
         return name, index - start
 
 
-def _users_insert(users: str, events: str) -> str:
-    # A user lands on every day of the window they have events on (and on the day of
-    # lastSeenAt, which the API guarantees is one of them).
-    return f"""insert into {SCHEMA}.users by name
-        select u.* exclude (partition_date), d.partition_date, $at as synced_at
-        from {users} u
-        join (select distinct user_id as id, partition_date from {events}
-              union select id, partition_date from {users}) d using (id)"""
+def _users_insert(users: str) -> str:
+    return f"""insert into {SCHEMA}.users by name select *, $at as synced_at from {users}"""
 
 
 def _events_insert(events: str) -> str:
@@ -323,10 +364,8 @@ def _events_insert(events: str) -> str:
         select md5(to_json([user_id, session_id, strftime(created_at, '%Y-%m-%dT%H:%M:%SZ'),
                             name, is_page_view::varchar, origin, path, hash, data]))
                    as event_id,
-               user_id, session_id, name, is_page_view, created_at, origin, path, hash, data,
-               count(*)::integer as occurrences, partition_date, $at as synced_at
-        from {events}
-        group by all"""
+               *, $at as synced_at
+        from {events}"""
 
 
 def _replace_days(table: str, insert: str) -> list[str]:

@@ -192,3 +192,25 @@ def test_an_open_notebook_connection_never_blocks_a_sync(tmp_path):
     finally:
         reader.stdin.close()
         assert reader.wait(timeout=30) == 0
+
+
+def test_events_are_staged_in_batches_of_whole_users_with_the_same_tables(tmp_path, monkeypatch):
+    whole = tmp_path / "whole.duckdb"
+    raw.land_users_and_events(connector(), whole, WINDOW, AT)
+    batches: list[tuple[list[str], int]] = []
+    add = raw._Staged.add
+
+    def spy(staged, users, events):
+        batches.append((users["id"].to_list(), events.height))
+        add(staged, users, events)
+
+    monkeypatch.setattr(raw, "EVENT_BATCH_ROWS", 1)
+    monkeypatch.setattr(raw._Staged, "add", spy)
+    batched = tmp_path / "batched.duckdb"
+    raw.land_users_and_events(connector(), batched, WINDOW, AT)
+    # User 1's identical pair of events spans two pages: its batch still holds both, so they
+    # collapse into one row with occurrences 2, exactly as when everything is one batch.
+    assert batches == [(["1"], 4), (["2"], 1)]
+    assert tables(batched) == tables(whole)
+    assert query(batched, "select occurrences from raw_vemetric.user_events "
+                          "where name = 'signup'") == [(2,)]
