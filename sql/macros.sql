@@ -46,3 +46,73 @@ create or replace temp macro fh_bucket(ts, unit) as
         when 'monthly' then date_trunc('month', timezone('UTC', ts))
         else error('unknown interval: ' || unit)
     end;
+
+-- Whether an event matches a funnel step, with Vemetric's rules (specs/vemetric-api.md §8).
+-- `shape` is a row with the event's is_pageview, origin, path, hash, event_name and properties;
+-- `step` a row shaped like stg_vemetric.funnel_steps (the mart's steps and an analyst's alike).
+-- An event step without a name condition (or with `any`) matches every custom event and
+-- ignores its properties (Vemetric's quirk); otherwise every property condition must hold.
+create or replace temp macro fh_step_matches(shape, step) as
+    shape.is_pageview = (step.step_type = 'page') and case
+        when step.step_type = 'page' then
+            fh_string_match(shape.origin, step.origin_op, step.origin_value)
+            and fh_string_match(shape.path, step.path_op, step.path_value)
+            and fh_string_match(shape.hash, step.hash_op, step.hash_value)
+        when coalesce(step.name_op, 'any') = 'any' then true
+        else fh_string_match(shape.event_name, step.name_op, step.name_value)
+             and coalesce(list_bool_and(list_transform(
+                     json_extract(coalesce(step.properties, '[]'), '$[*]'),
+                     lambda p: fh_string_match(fh_json_string(shape.properties, p ->> '$.property'),
+                                               p ->> '$.operator', p ->> '$.value'))), true)
+    end;
+
+-- Funnels (ClickHouse's windowFunnel in its default mode, Vemetric's, specs/vemetric-api.md §8)
+-- are computed once per unit (a user in a range, or an analyst's user or session) from the
+-- unit's step hits, by marts.funnel_steps and by the analysts' queries alike: one definition,
+-- so a fix lands once.
+--
+-- A hit is one event matching one step, as one sortable integer: time order first, then step
+-- order, so an event matching steps 1 and 2 in one second advances the chain by itself.
+create or replace temp macro fh_hit(second, step_index) as
+    case when step_index between 0 and 1023 then second * 1024 + step_index
+         else error('a funnel has at most 1024 steps, got step index ' || step_index) end;
+
+-- fh_funnel_reached('hits', window_seconds): every step each unit reached, from the unit's
+-- step hits. `hits` names a table or CTE of the caller with columns part (an integer: which
+-- funnel and range, or 0), unit (a user or session), step_count and hit (fh_hit). One row per
+-- (part, unit, step reached), with the seconds from the chain's first step to that step when
+-- the unit first reached it.
+--
+-- A chain at level k is a step-k hit and the start (first step's second) of the latest chain
+-- that reached step k-1 before it, when the hit comes within the window of that start: level
+-- 0 is every first-step hit (starting a chain); level k+1 puts level k's chains and the step
+-- k+1 hits in order, and each hit takes the latest start before it. Starts never decrease
+-- along the hits, so "latest" is a running max. Each level sorts only two steps' hits, and
+-- identical hits get equal values: they change nothing.
+create or replace temp macro fh_funnel_reached(hits, window_seconds) as table
+with recursive chain(part, unit, step_count, level, hit, chain_start) as (
+    select part, unit, step_count, 0, hit, hit // 1024
+    from query_table(hits)
+    where hit % 1024 = 0
+    union all
+    select part, unit, step_count, level, hit, chain_start
+    from (
+        select part, unit, step_count, level, hit, is_chain,
+               max(chain_start) over (partition by part, unit order by hit
+                                      rows between unbounded preceding and current row)
+                   as chain_start
+        from (
+            select part, unit, step_count, level + 1 as level, hit, chain_start, true as is_chain
+            from chain
+            where level + 1 < step_count
+            union all
+            select part, unit, step_count, next.level, hit, null, false
+            from query_table(hits), (select max(level) + 1 as level from chain) next
+            where hit % 1024 = next.level and step_count > next.level
+        )
+    )
+    where not is_chain and hit // 1024 <= chain_start + window_seconds
+)
+select part, unit, level as step_index, arg_min(hit // 1024 - chain_start, hit) as seconds_to_convert
+from chain
+group by part, unit, level;

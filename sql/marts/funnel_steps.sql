@@ -16,16 +16,17 @@
 -- in the range), funnel_conversion_rate (last step / first), active_user_conversion_rate.
 -- EngageTrack's funnels are not rebuilt here: their rows are the API's own analysis
 -- (stg_engagetrack.funnel_analyses), for the ranges the sync asked about.
-with recursive ranges as (
-    select distinct date_from, date_to
-    from raw_vemetric.funnel_results
-    where date_to >= $first and date_from <= $last
+with ranges as (
+    select date_from, date_to, row_number() over (order by date_from, date_to) as range_key
+    from (select distinct date_from, date_to
+          from raw_vemetric.funnel_results
+          where date_to >= $first and date_from <= $last)
 ),
 
 range_days as (
     -- Each range's days: events join their ranges on an equal day (a hash join), not on a
     -- between (a range join, many times slower).
-    select date_from, date_to,
+    select range_key,
            cast(unnest(generate_series(date_from, date_to, interval 1 day)) as date) as day
     from ranges
 ),
@@ -41,10 +42,8 @@ steps as (
     select * from stg_vemetric.funnel_steps
 ),
 
-step_properties as (
-    select s.funnel_id, s.step_index,
-           p ->> '$.property' as property, p ->> '$.operator' as op, p ->> '$.value' as expected
-    from steps s, unnest(s.properties -> '$[*]') as t(p)
+keyed_steps as (
+    select *, dense_rank() over (order by funnel_id) as funnel_key from steps
 ),
 
 shapes as (
@@ -55,66 +54,33 @@ shapes as (
 ),
 
 matches as (
-    select sh.*, st.funnel_id, st.step_index, st.step_count
+    select sh.*, st.funnel_key, st.step_index, st.step_count
     from shapes sh
-    join steps st on sh.is_pageview = (st.step_type = 'page')
-    where case
-        when st.step_type = 'page' then
-            fh_string_match(sh.origin, st.origin_op, st.origin_value)
-            and fh_string_match(sh.path, st.path_op, st.path_value)
-            and fh_string_match(sh.hash, st.hash_op, st.hash_value)
-        -- An event step without a name condition (or with `any`) matches every custom event
-        -- and ignores its properties (Vemetric's quirk).
-        when coalesce(st.name_op, 'any') = 'any' then true
-        else fh_string_match(sh.event_name, st.name_op, st.name_value)
-             and not exists (
-                 select 1 from step_properties p
-                 where p.funnel_id = st.funnel_id and p.step_index = st.step_index
-                   and not fh_string_match(fh_json_string(sh.properties, p.property), p.op, p.expected))
-    end
+    join keyed_steps st on fh_step_matches(sh, st)
 ),
 
-entries as (
-    -- One entry per (range, event, step it matches); equal seconds order by step, so one event
-    -- matching steps 1 and 2 advances the chain by itself, as in ClickHouse. Identical entries
-    -- (same user, second and step) may repeat: they are peers with equal values (see chain).
-    select r.date_from, r.date_to, m.funnel_id, m.step_count, e.user_id,
-           cast(epoch(e.occurred_at) as bigint) as second, m.step_index
+hits as (
+    -- One hit per (range, event, step it matches); `part` is the (range, funnel) as one
+    -- integer, so the chains sort on integers.
+    select r.range_key * 65536 + m.funnel_key as part, e.user_id as unit, m.step_count,
+           fh_hit(cast(epoch(e.occurred_at) as bigint), m.step_index) as hit
     from events e
     join matches m using (is_pageview, origin, path, hash, event_name, properties)
     join range_days r using (day)
 ),
 
--- chain_start at level k and entry p (entries of a user in order of second, then step): the
--- start (first step's second) of the latest chain that has reached step k by p. Level 0
--- restarts at every first-step entry; level k takes level k-1's start when its step comes
--- within the window of it. Starts never decrease along p, so "latest" is a running max.
--- Level k+1 only looks at entries of step k+1 and later (earlier steps cannot change it), so
--- each level sorts fewer rows. Identical entries get equal values: they change nothing.
-chain(funnel_id, date_from, date_to, step_count, user_id, second, step_index, level,
-      chain_start) as (
-    select funnel_id, date_from, date_to, step_count, user_id, second, step_index, 0,
-           max(case when step_index = 0 then second end) over (
-               partition by funnel_id, date_from, date_to, user_id order by second, step_index
-               rows between unbounded preceding and current row)
-    from entries
-    union all
-    select funnel_id, date_from, date_to, step_count, user_id, second, step_index, level + 1,
-           max(case when step_index = level + 1 and second <= chain_start + $window_seconds
-                    then chain_start end) over (
-               partition by funnel_id, date_from, date_to, user_id order by second, step_index
-               rows between unbounded preceding and current row)
-    from chain
-    where level + 1 < step_count and step_index >= level + 1
+parts as (
+    select f.funnel_id, r.date_from, r.date_to, r.range_key * 65536 + f.funnel_key as part
+    from (select distinct funnel_id, funnel_key from keyed_steps) f
+    cross join ranges r
 ),
 
 reached as (
-    -- A level is first set at an entry of its own step: the user reached the step there.
-    select funnel_id, date_from, date_to, level as step_index, user_id,
-           arg_min(second - chain_start, second) as seconds_to_convert
-    from chain
-    where chain_start is not null and step_index = level
-    group by all
+    -- Vemetric's funnel per user and range (sql/macros.sql, shared with pipelines/funnels.py).
+    select p.funnel_id, p.date_from, p.date_to, f.step_index, f.unit as user_id,
+           f.seconds_to_convert
+    from fh_funnel_reached('hits', $window_seconds) f
+    join parts p using (part)
 ),
 
 step_users as (
@@ -129,7 +95,8 @@ step_users as (
 active as (
     -- distinct (day, user) first: each range then counts a few rows per user, not events
     select r.date_from, r.date_to, count(distinct a.user_id) as active_users
-    from range_days r
+    from ranges r
+    join range_days using (range_key)
     join (select distinct day, user_id from events) a using (day)
     group by all
 ),

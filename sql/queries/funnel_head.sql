@@ -5,12 +5,6 @@ with recursive steps as (
     select * from fh_funnel_steps
 ),
 
-step_properties as (
-    select s.step_index,
-           p ->> '$.property' as property, p ->> '$.operator' as op, p ->> '$.value' as expected
-    from steps s, unnest(s.properties -> '$[*]') as t(p)
-),
-
 events as (
     select e.*,
            case when $by = 'session' then e.session_id else e.user_id end as unit,
@@ -24,21 +18,10 @@ shapes as (
 ),
 
 matches as (
+    -- Vemetric's matching rules (specs §8), as marts.funnel_steps: fh_step_matches
     select sh.*, st.step_index
     from shapes sh
-    join steps st on sh.is_pageview = (st.step_type = 'page')
-    where case
-        when st.step_type = 'page' then
-            fh_string_match(sh.origin, st.origin_op, st.origin_value)
-            and fh_string_match(sh.path, st.path_op, st.path_value)
-            and fh_string_match(sh.hash, st.hash_op, st.hash_value)
-        when coalesce(st.name_op, 'any') = 'any' then true
-        else fh_string_match(sh.event_name, st.name_op, st.name_value)
-             and not exists (
-                 select 1 from step_properties p
-                 where p.step_index = st.step_index
-                   and not fh_string_match(fh_json_string(sh.properties, p.property), p.op, p.expected))
-    end
+    join steps st on fh_step_matches(sh, st)
 ),
 
 positioned as (
