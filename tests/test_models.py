@@ -88,19 +88,28 @@ def test_models_are_discovered_in_dependency_order_with_what_they_read():
 
 
 def test_partition_statements_replace_exactly_the_days_asked_for():
-    events, steps = (m for m in models.discover() if m.name in ("marts.events", "marts.funnel_steps"))
+    by_name = {m.name: m for m in models.discover()}
+    sessions, steps = by_name["marts.sessions"], by_name["marts.funnel_steps"]
     days = models.DayRange(date(2026, 1, 2), date(2026, 1, 3))
-    (delete, bounds), (insert, params) = events.statements(days)
-    assert delete == "delete from marts.events where day between $first and $last"
+    (delete, bounds), (insert, params) = sessions.statements(days)
+    assert delete == "delete from marts.sessions where day between $first and $last"
     assert bounds == {"first": date(2026, 1, 2), "last": date(2026, 1, 3)}
-    assert insert.startswith("insert into marts.events by name\n")
+    assert insert.startswith("insert into marts.sessions by name\n")
     assert params == {"first": date(2026, 1, 2), "last": date(2026, 1, 3)}
     (delete, _), (_, params) = steps.statements(days)
     assert delete == "delete from marts.funnel_steps where date_to >= $first and date_from <= $last"
     assert params["window_seconds"] == 604800
-    (create, params), = events.statements(None)
-    assert create.startswith("create or replace table marts.events as\n")
+    (create, params), = sessions.statements(None)
+    assert create.startswith("create or replace table marts.sessions as\n")
     assert params == {"first": models.ALL_DAYS.first, "last": models.ALL_DAYS.last}
+
+
+def test_events_are_a_view_over_the_sources_not_a_copy():
+    events, = (m for m in models.discover() if m.name == "marts.events")
+    assert (events.materialized, events.partition) == ("view", None)
+    (create, params), = events.statements(models.DayRange(date(2026, 1, 2), date(2026, 1, 3)))
+    assert create.startswith("create or replace view marts.events as\n")
+    assert params == {}
 
 
 def test_bad_model_files_are_refused_with_the_file_named(tmp_path):
@@ -162,15 +171,14 @@ def test_an_incremental_build_rebuilds_only_the_changed_days_and_agrees_with_a_f
          users={"u1": "DE"})
     models.build_models(conn)
     assert [m.mode for m in models.build_models(conn).models if m.name.startswith("marts.")] \
-        == ["unchanged"] * 5
+        == ["view"] + ["unchanged"] * 4   # marts.events is a view
     later = SYNCED + timedelta(hours=1)
     conn.execute("delete from raw_vemetric.user_events where partition_date = '2026-01-07'")
     land(conn, [("u1", "s9", PV, "2026-01-07T12:00:00Z", "/pricing", {}),
                 ("u2", "s8", PV, "2026-01-07T12:00:00Z", "/", {})],
          synced=later, users={"u2": "FR"})
     report = {m.name: m for m in models.build_models(conn).models}
-    assert report["marts.events"].mode == "days"
-    assert report["marts.events"].days == models.DayRange(date(2026, 1, 7), date(2026, 1, 7))
+    assert report["marts.events"].mode == "view"
     assert report["marts.sessions"].days == models.DayRange(date(2026, 1, 6), date(2026, 1, 7))
     assert report["marts.users"].mode == "full"
     incremental = conn.execute("select * from marts.daily_metrics order by all").fetchall()

@@ -1,7 +1,10 @@
--- partition: day
+-- materialized: view
 -- One row per distinct event, the same shape whatever the source (Vemetric, EngageTrack). `occurrences` counts
 -- identical events fired in the same second (sum it for event counts). `session_id` is the
 -- source's own session id; marts.sessions may split it after 30 minutes of inactivity.
+-- A view, not a copy: the staging views are already one row per event, so copying 10M rows
+-- on every build only to read them again cost more than any model. Filters on `day` reach
+-- the raw tables' partition_date, so a model reading some days scans only those.
 select
     'vemetric'     as source,
     event_id,
@@ -17,7 +20,6 @@ select
     properties,    -- JSON text
     occurrences
 from stg_vemetric.events
-where day between $first and $last
 union all
 select
     'engagetrack'  as source,
@@ -34,4 +36,3 @@ select
     properties,
     occurrences
 from stg_engagetrack.events
-where day between $first and $last
