@@ -101,6 +101,27 @@ def test_client_errors_fail_at_once_with_the_servers_code_and_message(status, co
     assert len(script.requests) == 1
 
 
+
+def test_a_json_body_is_sent_compact_utf8_with_its_content_type():
+    script = Script(answer(200, OK))
+    body = {"dateRange": ["2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"], "name": "café"}
+    client(script).request("POST", "/v1/users", json=body)
+    sent = script.requests[0]
+    assert sent.headers["content-type"] == "application/json"
+    assert sent.content == ('{"dateRange":["2026-01-01T00:00:00Z","2026-01-02T00:00:00Z"],'
+                            '"name":"café"}').encode()
+    assert int(sent.headers["content-length"]) == len(sent.content)
+
+
+def test_a_first_attempt_that_fails_is_decided_like_any_other():
+    # The first attempt is sent before the retry loop exists; its failure still counts as
+    # attempt 1 of policy.attempts (here 2: one retry, then final).
+    script = Script(error(503, "X", "busy"))
+    api = client(script, policy=RetryPolicy(attempts=2, wait_initial=0.001, wait_max=0.001))
+    with pytest.raises(TransientError, match="gave up after 2 attempts"):
+        api.request("GET", "/v1/project", expect=("project",))
+    assert len(script.requests) == 2 and dict(api.stats.retries) == {"503": 1}
+
 def test_error_message_names_the_endpoint_like_the_spec():
     script = Script(error(401, "UNAUTHORIZED", "Invalid or revoked API key"))
     with pytest.raises(AuthError) as caught:
