@@ -1,6 +1,7 @@
 """One benchmark run: funnelhouse vs dlt vs the bare loop vs DuckDB's ceiling (issue 7).
 
-    .venv/bin/python benchmarks/run.py                        # 100,000 and 1,000,000 events, 3 runs
+    .venv/bin/python benchmarks/run.py                        # 100,000 and 1,000,000 events (plan below)
+    .venv/bin/python benchmarks/run.py --full                 # every step 3 times at both sizes
     .venv/bin/python benchmarks/run.py --quick                # 1,000 events, 1 run: a smoke test
     .venv/bin/python benchmarks/run.py --sizes 10000,100000 --runs 5 --json out.json
     .venv/bin/python benchmarks/run.py --steps report --json b.json   # some steps only
@@ -22,7 +23,13 @@ step runs in its own child process (so one step's memory never counts in another
                  once the rest of a sync (aggregates, funnels, ...) is landed, untimed
   report         the weekly report rendered to HTML from the built warehouse
 
-and prints one table: per size and step the median, min and max over the runs of wall time,
+The default plan fits 10 minutes on 2 cores: at the smallest size every step runs --runs
+times (3) except dlt's default loader (once); each larger size runs once, without dlt (at
+1,000,000 events dlt alone would take ~15 minutes a run). ``--full`` runs every step --runs
+times at every size. A figure taken fewer times than the others is marked with its runs,
+and the steps left out of a size are named under the table.
+
+It prints one table: per size and step the median, min and max over the runs of wall time,
 events per second and peak RSS, the requests made, funnelhouse's throughput and peak RSS
 divided by the step's, and each step's wall time at the largest size divided by the smallest.
 Wall time is the child's timed work (interpreter start and imports excluded, for every step
@@ -52,7 +59,6 @@ from _measure import (  # noqa: E402
     DAYS,
     DEFAULT_DATA,
     Sample,
-    Sample,
     Server,
     api_key,
     child_result,
@@ -80,6 +86,15 @@ QUICK_SIZES = (1_000,)
 # 2026-01-19..25, inside every generated dataset (30 days from 2026-01-01).
 REPORT_AS_OF = datetime(2026, 1, 26, 7, 0, tzinfo=UTC)
 GOALS = {"vs_dlt": 6.0, "vs_bare": 0.8, "growth": 12.0}
+# The default run's plan, so that it fits issue 7's 10 minutes on 2 cores (``--full`` runs
+# every step --runs times at every size instead). What a figure costs there, per run: an HTTP
+# step is bound by its Python client (httpx ~0.8 ms a request, the server ~0.3 ms), so at
+# 1,000,000 events (94,000 requests) the sync and the bare loop take ~100 s each, dlt with
+# parquet ~330 s and dlt's default loader ~600 s; at 100,000 events 10-60 s. So the smallest
+# size runs every step --runs times but dlt's default loader once (its figure is no goal),
+# and larger sizes run once, without dlt (the dlt goals are then read at the smallest size).
+ONCE_AT_SMALLEST = ("dlt-default",)
+AT_LARGER_SIZES = ("funnelhouse", "bare-loop", "duckdb-load", "models", "report")
 
 
 # --- children: one step each, printing its timed section as JSON -------------------------------
@@ -207,24 +222,41 @@ class Measured:
     samples: list[Sample]
 
 
-def measure_size(size: int, runs: int, data_dir: Path, steps: list[str],
+def run_plan(sizes: list[int], steps: list[str], runs: int, full: bool
+             ) -> dict[tuple[int, str], int]:
+    """Runs of each (size, step): every step ``runs`` times at every size when ``full``,
+    else the default plan (see ONCE_AT_SMALLEST, AT_LARGER_SIZES). A step runs at most as
+    often as the steps it builds on (models: funnelhouse; report: models)."""
+    plan: dict[tuple[int, str], int] = {}
+    for size in sizes:
+        for step in steps:
+            if full or (size == sizes[0] and step not in ONCE_AT_SMALLEST):
+                plan[size, step] = runs
+            elif size == sizes[0] or step in AT_LARGER_SIZES:
+                plan[size, step] = 1
+    return plan
+
+
+def measure_size(size: int, plan: dict[tuple[int, str], int], data_dir: Path,
                  say: Callable[[str], None]) -> list[Measured]:
-    """Every step ``runs`` times on one dataset, steps interleaved run by run so that a slow
-    spell of the machine spreads over all of them instead of hitting one."""
+    """Every step of ``plan`` at this size as often as it says, steps interleaved run by run
+    so that a slow spell of the machine spreads over all of them instead of hitting one."""
+    runs = {step: n for (at, step), n in plan.items() if at == size}
     path = dataset(data_dir, size)
     first, last = window_days()
-    measured = {step: Measured(size, step, []) for step in steps}
+    measured = {step: Measured(size, step, []) for step in runs}
     with Server(path) as server, tempfile.TemporaryDirectory(prefix="funnelhouse-bench-") as tmp:
-        for run in range(runs):
-            for step in steps:
+        for run in range(max(runs.values(), default=0)):
+            for step in (step for step in runs if run < runs[step]):
                 work = Path(tmp) / f"{run}-{step}"
                 sample = run_child([__file__, "--child", step, "--data", str(path),
                                     "--url", server.url, "--work", str(work),
                                     "--first", str(first), "--last", str(last)],
                                    env={"RUNTIME__DLTHUB_TELEMETRY": "false"})
                 measured[step].samples.append(sample)
-                say(f"{size:>9,} events  run {run + 1}/{runs}  {step:<12} {sample.seconds:8.2f} s "
-                    f"{sample.rows:>9,} rows  {sample.peak_rss_mb:7.0f} MB")
+                say(f"{size:>9,} events  run {run + 1}/{runs[step]}  {step:<12} "
+                    f"{sample.seconds:8.2f} s {sample.rows:>9,} rows  "
+                    f"{sample.peak_rss_mb:7.0f} MB")
                 if step.startswith("dlt"):
                     shutil.rmtree(work, ignore_errors=True)  # dlt's files are not needed again
     return list(measured.values())
@@ -251,6 +283,7 @@ def table(results: list[Measured]) -> list[str]:
     """The one table (markdown), a row per (size, step)."""
     sizes = sorted({m.size for m in results})
     by = {(m.size, m.step): m for m in results}
+    most = max(len(m.samples) for m in results)
     lines = [
         "| events | step | wall s | events/s | peak RSS MB | requests | funnelhouse ÷ step, "
         "events/s | funnelhouse ÷ step, peak RSS | wall ÷ smallest size |",
@@ -266,7 +299,7 @@ def table(results: list[Measured]) -> list[str]:
             peers = step in SYNC_PEERS and fh is not None
             lines.append("| " + " | ".join([
                 f"{m.samples[0].rows:,}",
-                label,
+                label + fewer_runs(len(m.samples), most),
                 fmt([s.seconds for s in m.samples]),
                 fmt(rates(m), 0),
                 fmt([s.peak_rss_mb for s in m.samples], 0),
@@ -277,6 +310,25 @@ def table(results: list[Measured]) -> list[str]:
                 fmt(growth(by, size, step, sizes)) if (sizes[0], step) in by and size != sizes[0]
                 else "—",
             ]) + " |")
+    return lines
+
+
+def fewer_runs(runs: int, most: int) -> str:
+    """The mark of a figure taken fewer times than the table's others: its runs."""
+    return "" if runs == most else f" ({runs} run{'s' if runs > 1 else ''})"
+
+
+def not_run(results: list[Measured]) -> list[str]:
+    """A line per size naming the steps that ran at another size but not at this one."""
+    sizes = sorted({m.size for m in results})
+    ran = {(m.size, m.step) for m in results}
+    steps = [step for step in STEPS if any((size, step) in ran for size in sizes)]
+    lines = []
+    for size in sizes:
+        missing = [STEPS[step] for step in steps if (size, step) not in ran]
+        if missing:
+            lines.append(f"not run at {size:,} events (the default plan; --full runs them): "
+                         + "; ".join(missing))
     return lines
 
 
@@ -295,13 +347,16 @@ def goal_lines(results: list[Measured]) -> list[str]:
     if fh is None:
         return []
     lines = []
-    dlt = by.get((top, "dlt-parquet"))
-    if dlt is not None:
-        vs_dlt = spread(paired(rates(fh), rates(dlt))).median
-        rss = spread(paired([s.peak_rss_mb for s in fh.samples],
+    # dlt is left out of larger sizes by the default plan: its goals at the largest size it ran
+    at = max((size for size in sizes if (size, "dlt-parquet") in by
+              and (size, "funnelhouse") in by), default=None)
+    if at is not None:
+        fh_at, dlt = by[(at, "funnelhouse")], by[(at, "dlt-parquet")]
+        vs_dlt = spread(paired(rates(fh_at), rates(dlt))).median
+        rss = spread(paired([s.peak_rss_mb for s in fh_at.samples],
                             [s.peak_rss_mb for s in dlt.samples])).median
         lines += [
-            f"goal: funnelhouse >= {GOALS['vs_dlt']:g}x dlt (parquet) in events/s at {top:,}: "
+            f"goal: funnelhouse >= {GOALS['vs_dlt']:g}x dlt (parquet) in events/s at {at:,}: "
             f"{vs_dlt:.2f}x -> {'met' if vs_dlt >= GOALS['vs_dlt'] else 'MISSED'}",
             f"goal: funnelhouse peak RSS below dlt (parquet): ratio {rss:.2f} -> "
             f"{'met' if rss < 1 else 'MISSED'}",
@@ -372,7 +427,7 @@ def print_results(results: list[Measured], heading: str) -> None:
     print(heading)
     print("\n".join(table(results)))
     print()
-    print("\n".join(goal_lines(results)))
+    print("\n".join([*not_run(results), *goal_lines(results)]))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -381,6 +436,10 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"size {','.join(map(str, QUICK_SIZES))} and 1 run (a smoke test; "
                              "its figures are not medians)")
     parser.add_argument("--runs", type=int, default=None, help="runs per step (default 3)")
+    parser.add_argument("--full", action="store_true",
+                        help="every step --runs times at every size (by default, to fit 10 "
+                             "minutes: dlt's default loader once at the smallest size, and larger "
+                             "sizes once each without dlt)")
     parser.add_argument("--sizes", type=parse_sizes, default=None,
                         help="comma-separated event counts (default 100000,1000000)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="dataset cache")
@@ -409,8 +468,10 @@ def main(argv: list[str] | None = None) -> None:
     sizes = args.sizes or list(QUICK_SIZES if args.quick else DEFAULT_SIZES)
     began, load = time.perf_counter(), os.getloadavg()[0]
     say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
-    results = [m for size in sizes for m in measure_size(size, runs, args.data, args.steps, say)]
-    print_results(results, f"funnelhouse benchmark: {runs} run(s) per figure (median [min–max]), "
+    plan = run_plan(sizes, args.steps, runs, args.full)
+    results = [m for size in sizes for m in measure_size(size, plan, args.data, say)]
+    print_results(results, f"funnelhouse benchmark: {runs} run(s) per figure unless marked (median "
+                  f"[min–max]), "
                   f"{DAYS}-day Vemetric datasets, reference API on 127.0.0.1 with the rate limit "
                   f"lifted\nmachine: {machine()}; load average (1 min) {load:.1f} at the start, "
                   f"{os.getloadavg()[0]:.1f} at the end\n")

@@ -185,3 +185,36 @@ def test_goals_of_steps_not_run_are_left_out():
             and m.size == 1000]
     assert bench.goal_lines(only) == ["goal: funnelhouse >= 0.8 of the bare loop: 3.00 -> met"]
     assert bench.goal_lines([m for m in synthetic_results() if m.step == "report"]) == []
+
+
+def test_default_plan_runs_dlt_default_once_and_larger_sizes_once_without_dlt():
+    steps = list(bench.STEPS)
+    plan = bench.run_plan([100_000, 1_000_000], steps, 3, full=False)
+    assert {step: plan[100_000, step] for step in steps} == {
+        "funnelhouse": 3, "dlt-parquet": 3, "dlt-default": 1, "bare-loop": 3, "duckdb-load": 3,
+        "models": 3, "report": 3}
+    assert {step: n for (size, step), n in plan.items() if size == 1_000_000} == {
+        "funnelhouse": 1, "bare-loop": 1, "duckdb-load": 1, "models": 1, "report": 1}
+    full = bench.run_plan([100_000, 1_000_000], steps, 3, full=True)
+    assert set(full.values()) == {3} and len(full) == 2 * len(steps)
+    assert bench.run_plan([1_000], steps, 1, full=False) == {(1_000, s): 1 for s in steps}
+
+
+def test_figures_with_fewer_runs_are_marked_and_steps_left_out_are_named():
+    results = [m for m in synthetic_results()
+               if m.size == 100 or m.step in bench.AT_LARGER_SIZES]
+    for m in results:
+        if m.size == 1000:
+            m.samples[1:] = []
+    lines = bench.table(results)
+    labels = [(row.split(" | ")[0][2:], row.split(" | ")[1]) for row in lines[2:]]
+    # the events column holds the events handled: 10 per dataset size unit here
+    assert ("1,000", "dlt rest_api, default loader") in labels
+    assert ("10,000", "funnelhouse sync (users + events) (1 run)") in labels
+    assert ("10,000", "dlt rest_api, parquet loader") not in labels
+    assert bench.not_run(results) == [
+        "not run at 1,000 events (the default plan; --full runs them): "
+        "dlt rest_api, parquet loader; dlt rest_api, default loader"]
+    # dlt's goals are read at the largest size dlt ran at
+    assert bench.goal_lines(results)[0] == (
+        "goal: funnelhouse >= 6x dlt (parquet) in events/s at 100: 3.00x -> MISSED")
