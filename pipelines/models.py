@@ -290,13 +290,14 @@ def build_models(conn: duckdb.DuckDBPyConnection, *, full: bool = False,
     _ensure_state(conn)
     install_macros(conn, sql_dir)
     report = BuildReport()
-    with _transaction(conn):
+    with _unordered_inserts(conn), _transaction(conn):
         state = _state(conn)
         watermark = _raw_watermark(conn)
         ranges: dict[str, DayRange | None] = {}
         rebuilt_whole: set[str] = set()
+        changed = _ChangedDays(conn)
         for model in models:
-            plan = _plan(conn, model, state, days, full, ranges, rebuilt_whole)
+            plan = _plan(conn, model, state, days, full, ranges, rebuilt_whole, changed)
             if model.name not in wanted:
                 continue
             report.models.append(_run(conn, model, plan))
@@ -322,13 +323,28 @@ class _Plan:
     days: DayRange | None = None
 
 
+class _ChangedDays:
+    """changed_days for one build, asked once per watermark (every model reading raw tables
+    asks, and each answer scans every raw table)."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
+        self.conn = conn
+        self.known: dict[datetime | None, DayRange | None] = {}
+
+    def since(self, since: datetime | None) -> DayRange | None:
+        if since not in self.known:
+            self.known[since] = changed_days(self.conn, since)
+        return self.known[since]
+
+
 def _plan(conn, model: Model, state, days: DayRange | None, full: bool,
-          ranges: dict[str, DayRange | None], rebuilt_whole: set[str]) -> _Plan:
+          ranges: dict[str, DayRange | None], rebuilt_whole: set[str],
+          changed_days_since: _ChangedDays) -> _Plan:
     """Decide how ``model`` is rebuilt, and record the days it changes for its dependants."""
     digest, since = state.get(model.name, (None, None))
     upstream_whole = any(r in rebuilt_whole for r in model.reads)
     if model.materialized == "view":
-        ranges[model.name] = _reads_range(conn, model, days, since, ranges)
+        ranges[model.name] = _reads_range(model, days, since, ranges, changed_days_since)
         if digest != model.digest or upstream_whole:
             rebuilt_whole.add(model.name)
         return _Plan("view")
@@ -338,7 +354,7 @@ def _plan(conn, model: Model, state, days: DayRange | None, full: bool,
         rebuilt_whole.add(model.name)
         ranges[model.name] = ALL_DAYS
         return _Plan("full")
-    changed = _reads_range(conn, model, days, since, ranges)
+    changed = _reads_range(model, days, since, ranges, changed_days_since)
     if changed is None:
         ranges[model.name] = None
         return _Plan("unchanged")
@@ -352,13 +368,14 @@ def _plan(conn, model: Model, state, days: DayRange | None, full: bool,
     return _Plan("days", widened)
 
 
-def _reads_range(conn, model: Model, days: DayRange | None, since: datetime | None,
-                 ranges: dict[str, DayRange | None]) -> DayRange | None:
+def _reads_range(model: Model, days: DayRange | None, since: datetime | None,
+                 ranges: dict[str, DayRange | None],
+                 changed_days_since: _ChangedDays) -> DayRange | None:
     """The days changed in what the model reads: given ``days``, raw rows synced since the
     model's last build, and the days its upstream models changed in this build."""
     result: DayRange | None = None
     if any(r.split(".")[0] in RAW_SCHEMAS for r in model.reads):
-        result = days if days is not None else changed_days(conn, since)
+        result = days if days is not None else changed_days_since.since(since)
     for read in model.reads:
         upstream = ranges.get(read)
         if upstream is not None:
@@ -392,6 +409,19 @@ def _run(conn, model: Model, plan: _Plan) -> ModelBuild:
 def _record(conn, model: Model, watermark: datetime | None) -> None:
     conn.execute(f"""insert or replace into {STATE} values ($m, $d, $w, now())""",
                  {"m": model.name, "d": model.digest, "w": watermark})
+
+
+@contextmanager
+def _unordered_inserts(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Let DuckDB write the models' rows in any order (no mart promises a row order; readers
+    sort), so tables are built in parallel without keeping each thread's rows in sequence;
+    the connection's own setting is restored after."""
+    before = conn.execute("select current_setting('preserve_insertion_order')").fetchone()[0]
+    conn.execute("set preserve_insertion_order = false")
+    try:
+        yield
+    finally:
+        conn.execute(f"set preserve_insertion_order = {'true' if before else 'false'}")
 
 
 @contextmanager

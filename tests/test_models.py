@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, date, datetime, timedelta
 
 import duckdb
@@ -294,3 +295,14 @@ def test_breakdowns_refuse_what_the_marts_cannot_group_by(conn):
     assert auto_interval(date(2026, 1, 1), date(2026, 3, 31)) == "weekly"
     weekly = breakdown_frame(conn, "interval:weekly", date(2026, 1, 5), date(2026, 1, 5))
     assert weekly["value"].to_list() == ["2026-01-04T00:00:00Z"]     # weeks start on Sunday
+
+
+def test_a_build_writes_unordered_and_restores_the_setting_even_when_a_model_fails(conn, tmp_path):
+    sql_dir = tmp_path / "sql"
+    shutil.copytree(models.SQL_DIR, sql_dir)
+    (sql_dir / "marts" / "zz_bad.sql").write_text("select no_such_column from marts.sessions")
+    with pytest.raises(models.ModelError, match=r"marts\.zz_bad \(zz_bad\.sql\): Binder Error"):
+        models.build_models(conn, sql_dir=sql_dir)
+    assert conn.execute("select current_setting('preserve_insertion_order')").fetchone() == (True,)
+    assert conn.execute("select count(*) from information_schema.tables "
+                        "where table_schema = 'marts'").fetchone() == (0,)   # rolled back
