@@ -5,12 +5,15 @@ cost (not the query) bounds it. Two measurements on a generated 100,000-event da
 
 - over HTTP: ``funnelhouse serve vemetric`` in its own process (rate limit lifted) and a plain
   ``httpx.Client`` loop over every active user's events pages (``bare.fetch_loop``);
-  ``--repeat`` runs, median reported;
+  ``--repeat`` runs, median reported, with the server's CPU time per request (the loop's
+  wall time also holds the client's); ``--baseline DIR`` serves another checkout too, round
+  by round in the same run, for old vs new;
 - in-process under cProfile: the same requests through ``TestClient`` (no socket), top
   functions by cumulative time, to see where a request's time goes (``--profile N`` requests,
   0 to skip).
 
-Run: ``.venv/bin/python benchmarks/bench_reference_requests.py [--events 100000]``.
+Run: ``.venv/bin/python benchmarks/bench_reference_requests.py [--events 100000]
+[--baseline /tmp/old-ref]``.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import os
 import pstats
 import sys
 import time
 from pathlib import Path
 
 import orjson
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -34,21 +39,48 @@ from bare import fetch_loop  # noqa: E402
 from pipelines.connectors.vemetric import date_range  # noqa: E402
 
 
-def over_http(path: Path, repeat: int, root: Path) -> None:
+def over_http(path: Path, repeat: int, roots: dict[str, Path]) -> None:
+    """Each checkout's server in turn, ``repeat`` rounds; requests/s and CPU per request.
+
+    The loop's wall time is the client's work plus the server's, one request at a time, so
+    beside requests/s the server's own CPU time per request (its process's user + system time
+    over the loop) is the figure that says what a request costs the server.
+    """
     first, last = window_days()
     key = api_key(path)
-    rates = []
-    with Server(path, root) as server:
-        fetch_loop(server.url, key, first, first)  # warm-up: one day's users
+    figures: dict[str, list[tuple[float, float, float]]] = {name: [] for name in roots}
+    servers = {name: Server(path, root) for name, root in roots.items()}
+    try:
+        for server in servers.values():
+            fetch_loop(server.url, key, first, first)  # warm-up: one day's users
         for _ in range(repeat):
-            began = time.perf_counter()
-            events, requests = fetch_loop(server.url, key, first, last)
-            seconds = time.perf_counter() - began
-            rates.append(requests / seconds)
-            print(f"  {requests:,} requests, {events:,} events in {seconds:.2f} s: "
-                  f"{requests / seconds:,.0f} requests/s")
-    s = spread(rates)
-    print(f"over HTTP: median {s.median:,.0f} requests/s (min {s.low:,.0f}, max {s.high:,.0f})")
+            for name, server in servers.items():
+                figures[name].append(_timed_loop(server, key, first, last))
+                rate, server_ms, client_ms = figures[name][-1]
+                print(f"  {name}: {rate:,.0f} requests/s, server CPU {server_ms:.3f} ms and "
+                      f"client CPU {client_ms:.3f} ms a request (load {os.getloadavg()[0]:.1f})")
+    finally:
+        for server in servers.values():
+            server.__exit__()
+    for name, rows in figures.items():
+        rate, server_ms = spread([r[0] for r in rows]), spread([r[1] for r in rows])
+        print(f"{name}: median {rate.median:,.0f} requests/s (min {rate.low:,.0f}, max "
+              f"{rate.high:,.0f}); server CPU median {server_ms.median:.3f} ms a request")
+
+
+def _timed_loop(server: Server, key: str, first, last) -> tuple[float, float, float]:
+    """(requests/s, server CPU ms a request, client CPU ms a request) of one bare loop."""
+    served, client = psutil.Process(server.process.pid), psutil.Process()
+    before = (_cpu(served), _cpu(client), time.perf_counter())
+    _, requests = fetch_loop(server.url, key, first, last)
+    after = (_cpu(served), _cpu(client), time.perf_counter())
+    return (requests / (after[2] - before[2]), (after[0] - before[0]) / requests * 1000,
+            (after[1] - before[1]) / requests * 1000)
+
+
+def _cpu(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
 
 
 def profiled(path: Path, requests: int, top: int) -> None:
@@ -134,10 +166,16 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=45)
     parser.add_argument("--root", type=Path, default=ROOT,
                         help="serve from this checkout (a dir holding pipelines/) for HTTP runs")
+    parser.add_argument("--baseline", type=Path,
+                        help="also serve this checkout (e.g. `git worktree add /tmp/old-ref "
+                             "HEAD~1`), alternating with --root round by round")
     args = parser.parse_args()
     path = dataset(args.data, args.events)
     if args.repeat:
-        over_http(path, args.repeat, args.root.resolve())
+        roots = {"served": args.root.resolve()}
+        if args.baseline:
+            roots = {"baseline": args.baseline.resolve(), "served": args.root.resolve()}
+        over_http(path, args.repeat, roots)
     if args.profile:
         profiled(path, args.profile, args.top)
 
