@@ -35,6 +35,7 @@ for every range that lies inside [first, last]. Running a window twice gives ide
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import closing
 from datetime import date, datetime
@@ -211,19 +212,16 @@ def land_users_and_events(connector: Connector, path: str | Path | None, window:
     """List the window's users once, page each user's events once for the whole window, split
     the rows into days locally, and replace both tables' partitions in one transaction.
 
-    Memory stays flat however large the window: events are typed, validated and staged in
-    batches of whole users (:func:`_stage_events`), already in the tables' final rows, so
-    the transaction at the end only streams staged files into the tables.
+    Memory stays flat however large the window: the user list is staged as it is listed and
+    handed out a page at a time (:class:`_ListedUsers`); events are typed, validated and
+    staged in batches of whole users (:func:`_stage_events`), already in the tables' final
+    rows, so the transaction at the end only streams staged files into the tables.
     """
     observer = observer or _Silent()
-    users = _fetch_users(connector, window)
-    good_users, bad_users = split_valid("users", users, _api_names(USER_FIELDS),
-                                        (window.start, window.end))
-    del users
-    observer.rows("users", good_users.height)
     with staging_dir() as tmp:
-        staged, bad_events = _stage_events(connector, good_users, window, Path(tmp), observer)
-        del good_users
+        users = _ListedUsers(connector, window, Path(tmp))
+        staged, bad_events = _stage_events(connector, users, window, Path(tmp), observer)
+        bad_users = users.quarantined()
         bad = Stage("quarantine", Path(tmp), QUARANTINE_COLUMNS)
         bad.add(pl.concat([bad_users, bad_events]))
         with warehouse.writer(path) as conn:
@@ -240,10 +238,53 @@ def land_users_and_events(connector: Connector, path: str | Path | None, window:
     return Landed(counts, {"users": bad_users.height, "user_events": bad_events.height})
 
 
-def _fetch_users(connector: Connector, window: Window) -> pl.DataFrame:
-    frames = [frame_from_rows(page, USER_FIELDS, f"/v1/users page {i + 1}")
-              for i, page in enumerate(connector.user_pages(window.date_range()))]
-    return pl.concat(frames) if frames else pl.DataFrame(schema=_schema(USER_FIELDS))
+class _ListedUsers:
+    """The window's users, listed once, then handed out in the listing's order a page at a
+    time: every page is typed (a malformed page fails here, before any event is asked for)
+    and staged as it arrives, so memory holds a page, not the list.
+
+    Validation happens page by page as users are handed out, with the ids listed more than
+    once found first over the whole staged listing: every row of such an id fails ``unique``
+    and is quarantined, exactly as when the list is validated whole.
+    """
+
+    def __init__(self, connector: Connector, window: Window, tmp: Path) -> None:
+        self.window = window
+        self.listing = Stage("users-listed", tmp, _schema(USER_FIELDS))
+        for number, page in enumerate(connector.user_pages(window.date_range()), 1):
+            self.listing.add(frame_from_rows(page, USER_FIELDS, f"/v1/users page {number}"))
+        if self.listing.files:
+            counted = pl.scan_parquet(self.listing.files).group_by("id").len()
+            self.duplicates = counted.filter(pl.col("len") > 1).collect()["id"]
+        else:
+            self.duplicates = pl.Series("id", [], pl.String())
+        self.handed_out: deque[pl.DataFrame] = deque()  # validated, not taken yet
+        self.bad = [pl.DataFrame(schema=QUARANTINE_COLUMNS)]
+
+    def ids(self, observer: Observer) -> Iterator[str]:
+        """The valid users' ids in listing order, validating each staged page when reached."""
+        for part in self.listing.files:
+            good, bad = split_valid("users", pl.read_parquet(part), _api_names(USER_FIELDS),
+                                    (self.window.start, self.window.end),
+                                    duplicates={"id": self.duplicates})
+            self.bad.append(bad)
+            self.handed_out.append(good)
+            observer.rows("users", good.height)
+            yield from good["id"]
+
+    def take(self, count: int) -> pl.DataFrame:
+        """The rows of the next ``count`` users handed out by :meth:`ids`."""
+        taken = [pl.DataFrame(schema=_schema(USER_FIELDS))]
+        while count:
+            head = self.handed_out.popleft()
+            taken.append(head.head(count))
+            if head.height > count:
+                self.handed_out.appendleft(head.slice(count))
+            count -= taken[-1].height
+        return pl.concat(taken)
+
+    def quarantined(self) -> pl.DataFrame:
+        return pl.concat(self.bad)
 
 
 # The columns that identify an event row: identical events (the API cannot tell them apart)
@@ -274,7 +315,7 @@ class _Staged:
         self.users.add(users.join(days.unique(), on="id", maintain_order="left"))
 
 
-def _stage_events(connector: Connector, users: pl.DataFrame, window: Window, tmp: Path,
+def _stage_events(connector: Connector, users: _ListedUsers, window: Window, tmp: Path,
                   observer: Observer) -> tuple[_Staged, pl.DataFrame]:
     """Page every user's events and stage users and events in batches of whole users,
     ~EVENT_BATCH_ROWS event rows each (the largest user's events, if more).
@@ -290,32 +331,34 @@ def _stage_events(connector: Connector, users: pl.DataFrame, window: Window, tmp
     staged = _Staged(tmp)
     batch = _EventBatch()
     quarantined: list[pl.DataFrame] = [pl.DataFrame(schema=QUARANTINE_COLUMNS)]
-    done = 0  # users whose events are staged
+    paged = staged_users = 0  # users whose pages were read / whose rows are staged
 
-    def flush(upto: int) -> None:
-        nonlocal done
-        if upto == done:
+    def flush() -> None:
+        nonlocal staged_users
+        if paged == staged_users:
             return
         good, bad = _typed_events(batch, window)
-        staged.add(users.slice(done, upto - done), good)
+        staged.add(users.take(paged - staged_users), good)
         quarantined.append(bad)
         observer.rows("user_events", good.height)
         batch.clear()
-        done = upto
+        staged_users = paged
 
     span = window.date_range()
-    fetched = read_ahead(users["id"], lambda user_id: connector.user_event_pages(user_id, span),
+    fetched = read_ahead(users.ids(observer),
+                         lambda user_id: connector.user_event_pages(user_id, span),
                          ahead=getattr(connector, "concurrency", 1))
     with closing(fetched):  # on any failure here, stop the fetches before landing gives up
-        for listed, (user_id, pages) in enumerate(fetched, 1):
+        for user_id, pages in fetched:
             for number, page in enumerate(pages, 1):
                 if not isinstance(page, list):
                     raise MalformedAnswer(
                         f"/v1/users/events?id={user_id} page {number}: not a list")
                 batch.add(user_id, number, page)
+            paged += 1
             if len(batch.rows) >= EVENT_BATCH_ROWS:
-                flush(listed)
-    flush(users.height)
+                flush()
+    flush()
     return staged, pl.concat(quarantined)
 
 

@@ -146,17 +146,36 @@ _WINDOWED = {"users": ("last_seen_at",), "user_events": ("created_at",)}
 
 def schema_for(table: str, window: tuple[datetime, datetime] | None = None, *,
                models: Mapping[str, type[pa.DataFrameModel]] = MODELS,
-               windowed: Mapping[str, tuple[str, ...]] = _WINDOWED) -> pa.DataFrameSchema:
+               windowed: Mapping[str, tuple[str, ...]] = _WINDOWED,
+               duplicates: Mapping[str, pl.Series] | None = None) -> pa.DataFrameSchema:
     """The table's schema, with the run's time window added where rows carry event times.
 
-    ``models`` and ``windowed`` name a source's tables (Vemetric's by default)."""
+    ``models`` and ``windowed`` name a source's tables (Vemetric's by default).
+    ``duplicates`` is for a table validated in parts: per ``unique`` column, the values the
+    caller found more than once over the whole table. Each part then fails exactly the rows
+    that validating the whole table at once would fail, with the same check name."""
     schema = models[table].to_schema()
+    for column, values in (duplicates or {}).items():
+        if not schema.columns[column].unique:
+            raise ValueError(f"{table}.{column} is not unique: no duplicates to check for")
+        checks = [*schema.columns[column].checks, _not_listed_twice(values)]
+        schema = schema.update_column(column, unique=False, checks=checks)
     if window is not None:
         start, end = window
         for column in windowed.get(table, ()):
             checks = [*schema.columns[column].checks, pa.Check.ge(start), pa.Check.lt(end)]
             schema = schema.update_column(column, checks=checks)
     return schema
+
+
+def _not_listed_twice(values: pl.Series) -> pa.Check:
+    """pandera's ``unique`` over a whole table, for one part of it: fails the given values
+    (found more than once in the whole table), under the built-in check's name."""
+    listed_twice = values.implode()
+    return pa.Check(
+        lambda data: data.lazyframe.select(~pl.col(data.key).is_in(listed_twice)),
+        name="field_uniqueness",
+    )
 
 
 def split_valid(
@@ -167,14 +186,16 @@ def split_valid(
     *,
     models: Mapping[str, type[pa.DataFrameModel]] = MODELS,
     windowed: Mapping[str, tuple[str, ...]] = _WINDOWED,
+    duplicates: Mapping[str, pl.Series] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """``(rows that pass, quarantine records)`` for ``frame`` validated as ``table``.
 
     Only the model's columns are validated; other columns of ``frame`` (such as the range a row
     belongs to) are carried along. ``api_names`` maps columns back to the API's field names for
-    the quarantined row's JSON. ``models``/``windowed`` select another source's models.
+    the quarantined row's JSON. ``models``/``windowed`` select another source's models;
+    ``duplicates`` validates ``frame`` as one part of a larger table (:func:`schema_for`).
     """
-    schema = schema_for(table, window, models=models, windowed=windowed)
+    schema = schema_for(table, window, models=models, windowed=windowed, duplicates=duplicates)
     missing = [c for c in schema.columns if c not in frame.columns]
     if missing:
         raise ValidationFailed(f"{table}: frame has no column(s) {missing}")

@@ -91,6 +91,32 @@ def test_duplicate_users_are_both_quarantined():
     assert bad["checks"].to_list() == ["id:field_uniqueness", "id:field_uniqueness"]
 
 
+
+def test_a_table_validated_in_parts_quarantines_what_the_whole_table_would():
+    frame = users_frame(
+        user("3", "2026-01-02T10:00:00Z"),
+        user("x7", "2026-01-01T00:00:00Z"),
+        user("4", "2026-01-01T00:00:00Z"),
+        user("3", "2026-01-01T00:00:00Z"),      # 3 again, in another part
+        user("x7", "2026-01-01T01:00:00Z"),     # x7 again: fails two checks
+    )
+    names = raw._api_names(raw.USER_FIELDS)
+    whole_good, whole_bad = split_valid("users", frame, names, BOUNDS)
+    duplicates = {"id": pl.Series(["3", "x7"])}
+    parts = [split_valid("users", frame.slice(start, 2), names, BOUNDS, duplicates=duplicates)
+             for start in (0, 2, 4)]
+    assert pl.concat([good for good, _ in parts]).equals(whole_good)
+    assert pl.concat([bad for _, bad in parts]).equals(whole_bad)
+    assert whole_good["id"].to_list() == ["4"]
+    assert whole_bad["checks"].to_list()[:2] == ["id:field_uniqueness",
+                                                 r"id:field_uniqueness,id:str_matches('^\d+$')"]
+
+
+def test_duplicates_can_only_be_given_for_a_unique_column():
+    with pytest.raises(ValueError, match=r"^users.city is not unique: no duplicates to check for$"):
+        split_valid("users", users_frame(user("3", "2026-01-02T10:00:00Z")), {}, BOUNDS,
+                    duplicates={"city": pl.Series(["Berlin"])})
+
 def test_analytics_values_are_range_checked():
     rows = [{"group": "DE", "users": -1, "pageviews": 2, "events": 0, "bounceRate": 100.5,
              "visitDuration": None}]

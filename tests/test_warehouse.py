@@ -214,3 +214,16 @@ def test_events_are_staged_in_batches_of_whole_users_with_the_same_tables(tmp_pa
     assert tables(batched) == tables(whole)
     assert query(batched, "select occurrences from raw_vemetric.user_events "
                           "where name = 'signup'") == [(2,)]
+
+
+def test_a_user_listed_on_two_pages_is_quarantined_each_time_and_never_paged(tmp_path):
+    path = tmp_path / "w.duckdb"
+    fake = connector(page_size=2)
+    fake.users.append(user("1", "2026-01-01T11:00:00Z"))  # page 2 lists user 1 again
+    landed = raw.land_users_and_events(fake, path, WINDOW, AT)
+    assert fake.calls[1:] == [("user_events", "2", ("2026-01-01T00:00:00Z", "2026-01-03T00:00:00Z"))]
+    assert landed.quarantined == {"users": 2, "user_events": 0}
+    records = raw.quarantined(path, "users", WINDOW)
+    assert records["checks"].to_list() == ["id:field_uniqueness", "id:field_uniqueness"]
+    assert query(path, "select distinct user_id from raw_vemetric.user_events") == [("2",)]
+    assert query(path, "select id from raw_vemetric.users") == [("2",)]
