@@ -18,7 +18,10 @@ it compares:
                 ``exact``, ``contains``, else a regular expression)
 ``funnels``     funnels/{id}/analyze per step: visitors, conversion and drop-off rates (a
                 visitor reaches a step at their first matching event strictly after the
-                previous step's; no conversion window, the API's default)
+                previous step's; no conversion window, the API's default); also for the
+                funnel reports' periods the sync asked for beyond its windows
+                (``raw_engagetrack.report_ranges``) once every day of such a period has been
+                synced (before that its events are not all in the warehouse: not compared)
 
 Everything the API reports here is rebuildable from timelines: sessions are seen only through
 their events inside the range on both sides. What is not compared: a breakdown row's rank
@@ -80,6 +83,9 @@ def reconcile(conn: duckdb.DuckDBPyConnection, first: date | None = None,
             outcomes += _breakdowns(conn, site, date_from, date_to, events)
             outcomes.append(_goals(conn, site, date_from, date_to, events))
         outcomes += _funnels(conn, site, date_from, date_to, events)
+    for site, date_from, date_to in _report_ranges(conn, first, last):
+        outcomes += _funnels(conn, site, date_from, date_to,
+                             _events(conn, site, date_from, date_to))
     # grouped by family, in FAMILIES' order (a summary lists them so), ranges in order within
     return sorted(outcomes, key=lambda o: FAMILIES.index(o.kind))
 
@@ -95,6 +101,32 @@ def _ranges(conn, first, last) -> list[tuple]:
         "select distinct site_id, date_from, date_to from raw_engagetrack.stats "
         "where ($first is null or date_from >= $first) and ($last is null or date_to <= $last) "
         "order by all", {"first": first, "last": last}).fetchall()
+
+
+def _report_ranges(conn, first, last) -> list[tuple]:
+    """Funnel analyses of ranges no sync window had (report periods), ending inside
+    ``first``..``last``, every day of which a sync covered (so all their events are synced)."""
+    # Synced days from raw_engagetrack.stats, as stg_engagetrack.synced_days has them (that
+    # view may not be built yet when the check on stg_engagetrack.events runs).
+    return conn.execute("""
+        with synced as (
+            select distinct site_id,
+                   cast(unnest(generate_series(date_from, date_to, interval 1 day)) as date) as day
+            from raw_engagetrack.stats
+        ),
+        periods as (
+            select distinct a.site_id, a.date_from, a.date_to
+            from raw_engagetrack.funnel_analyses a
+            where ($first is null or a.date_to >= $first) and ($last is null or a.date_to <= $last)
+              and not exists (select 1 from raw_engagetrack.stats s where s.site_id = a.site_id
+                              and s.date_from = a.date_from and s.date_to = a.date_to)
+        )
+        select p.site_id, p.date_from, p.date_to
+        from periods p join synced d on d.site_id = p.site_id
+                                     and d.day between p.date_from and p.date_to
+        group by all
+        having count(*) = date_diff('day', p.date_from, p.date_to) + 1
+        order by all""", {"first": first, "last": last}).fetchall()
 
 
 def _asked(conn, table: str, site: str, date_from: date, date_to: date) -> bool:

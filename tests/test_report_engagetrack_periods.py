@@ -245,6 +245,25 @@ def test_a_comparison_period_not_synced_is_named(conn, funnel):
     assert "(2026-02-04..2026-02-17) has not been synced" in report.header.notices[1]
 
 
+def test_report_periods_are_reconciled_once_all_their_days_are_synced(conn):
+    from pipelines import reconcile_engagetrack
+
+    outcomes = [o for o in reconcile_engagetrack.reconcile(conn) if o.kind == "funnels"]
+    failed = [(o.describe(), o.differences.rows()) for o in outcomes if o.status != "passed"]
+    compared = {(o.first, o.last) for o in outcomes}
+    assert failed == []
+    # 9 .. 15 and 11 .. 17 Feb lie within the synced days; 3 .. 9 and 4 .. 10 do not
+    assert {(date(2026, 2, 9), date(2026, 2, 15)), (date(2026, 2, 11), date(2026, 2, 17))} \
+        <= compared
+    assert not compared & {(date(2026, 2, 3), date(2026, 2, 9)),
+                           (date(2026, 2, 4), date(2026, 2, 10))}
+    # in a day's check (Dagster: reconcile for the synced day), the period ending on it
+    ending = {(o.first, o.last) for o in reconcile_engagetrack.reconcile(
+        conn, date(2026, 2, 17), date(2026, 2, 17)) if o.kind == "funnels"}
+    assert ending == {(date(2026, 2, 17), date(2026, 2, 17)),
+                      (date(2026, 2, 11), date(2026, 2, 17))}
+
+
 # --- idempotence and the plan ------------------------------------------------------------------
 
 def test_the_same_day_synced_twice_leaves_identical_tables(daily, http, site, funnel, tmp_path):
