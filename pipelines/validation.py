@@ -10,13 +10,35 @@ A blocking asset check then fails the partition, naming the checks: nothing is d
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from datetime import datetime
 
 import orjson
-import pandera.polars as pa
 import polars as pl
-from pandera.errors import SchemaErrors
+
+
+def _pandera_without_hypothesis() -> None:
+    """Load pandera's check registry without hypothesis.
+
+    pandera's built-in checks import its data-synthesis strategies, which import hypothesis
+    whenever it is installed (here a test dependency): about a second of CPU in every sync
+    process, for strategies landing never draws from. Where hypothesis is already imported
+    (a test session) nothing changes; afterwards ``import hypothesis`` works as usual.
+    """
+    if "hypothesis" in sys.modules or "pandera.strategies.base_strategies" in sys.modules:
+        return
+    sys.modules["hypothesis"] = None  # type: ignore[assignment]  # import -> ImportError
+    try:
+        import pandera.strategies.base_strategies  # noqa: F401
+    finally:
+        del sys.modules["hypothesis"]
+
+
+_pandera_without_hypothesis()
+
+import pandera.polars as pa  # noqa: E402
+from pandera.errors import SchemaErrors  # noqa: E402
 
 __all__ = [
     "QUARANTINE_COLUMNS",

@@ -1,6 +1,9 @@
 """Shape errors fail loudly; value errors go to the quarantine with the checks they failed."""
 
+import subprocess
+import sys
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import orjson
 import polars as pl
@@ -138,3 +141,18 @@ def test_an_unknown_grouping_token_is_quarantined():
 def test_a_frame_without_the_models_columns_is_a_code_error():
     with pytest.raises(ValidationFailed, match=r"filter_values: frame has no column\(s\) \['position'\]"):
         split_valid("filter_values", pl.DataFrame({"field": ["city"], "value": ["Berlin"]}), {})
+
+
+def test_validating_in_a_sync_process_does_not_import_hypothesis():
+    # pandera would import hypothesis (a test dependency) for its data-synthesis strategies.
+    script = (
+        "import sys\n"
+        "from tests.test_validation import users_frame, user\n"
+        "from pipelines.validation import split_valid\n"
+        "good, _ = split_valid('users', users_frame(user('3', '2026-01-02T10:00:00Z')), {})\n"
+        "print(good.height, 'hypothesis' in sys.modules)\n"
+        "import hypothesis\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=Path(__file__).parents[1], check=True)
+    assert done.stdout.split() == ["1", "False"]
