@@ -296,12 +296,17 @@ def plan_engagetrack_text(first: date, last: date, base_url: str | None, org: st
     )
     from pipelines.connectors.planning_engagetrack import plan_engagetrack
     from pipelines.defs.resources import EngageTrackApi
+    from pipelines.reports.config import ConfigError, load_reports
 
     url = base_url or os.environ.get("ENGAGETRACK_BASE_URL") or DEFAULT_BASE_URL
     org = org or os.environ.get("ENGAGETRACK_ORG_ID", "").strip()
     if not org:
         raise fail("no EngageTrack organization: pass --org or set ENGAGETRACK_ORG_ID")
     key = api_key_from_env()
+    try:  # the sync asks for its funnel reports' periods too
+        reports = load_reports().values()
+    except ConfigError as exc:
+        raise fail(str(exc)) from exc
     chooser = EngageTrackApi(base_url=url, api_key=key, org_id=org,
                              site_id=site or os.environ.get("ENGAGETRACK_SITE_ID", "").strip())
     with EngageTrackConnector.connect(url, key, org) as connector:
@@ -309,7 +314,7 @@ def plan_engagetrack_text(first: date, last: date, base_url: str | None, org: st
             site_id = chooser.site(connector.sites())
         except ValueError as exc:
             raise fail(str(exc)) from exc
-        return plan_engagetrack(connector, site_id, first, last).describe()
+        return plan_engagetrack(connector, site_id, first, last, reports=reports).describe()
 
 
 @app.command()

@@ -390,6 +390,18 @@ def test_cli_plan_counts_the_declared_funnel_reports(server, monkeypatch, tmp_pa
     assert lines[-3] == "65 requests, about 0.0 minutes at 1000000 per 60 s"  # 52 + 13
 
 
+def test_cli_plan_names_a_broken_reports_file(server, monkeypatch, tmp_path):
+    monkeypatch.setenv("ENGAGETRACK_API_KEY", KEYS["sync"])
+    broken = tmp_path / "reports.yaml"
+    broken.write_text("reports: [")
+    monkeypatch.setenv("FUNNELHOUSE_REPORTS_FILE", str(broken))
+    done = CliRunner().invoke(cli, ["plan", "engagetrack", "--from", "2026-02-10",
+                                    "--to", "2026-02-16", "--base-url", server.url + "/api/v1",
+                                    "--org", ORG, "--site", SITE])
+    assert done.exit_code == 1
+    assert f"Error: {broken} is not valid YAML" in done.output
+
+
 @pytest.mark.slow  # a Dagster run of several seconds
 def test_the_job_asks_for_the_declared_reports_periods(server, monkeypatch, tmp_path):
     monkeypatch.setenv("ENGAGETRACK_API_KEY", KEYS["sync"])
