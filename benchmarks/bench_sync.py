@@ -18,6 +18,15 @@ It reports, per size (goals from issue 4):
 - sync throughput / bare-loop throughput over the same pages (goal >= 0.8);
 - peak RSS of the sync process (goal: under 1 GB and flat from 100k to 1M events).
 
+With ``--against OLD_CHECKOUT`` it instead times the users-and-events step (what
+``benchmarks/run.py`` calls ``funnelhouse``) of this checkout and of another one (a
+``git worktree add /tmp/old <commit>``) side by side against one reference server, with the
+bare loop (and, with ``--dlt``, dlt's parquet loader) interleaved run by run, and prints
+per step: wall time, events/s, peak RSS, CPU seconds, and this checkout's throughput and
+peak RSS divided by each other step's, with the load average at start and end::
+
+    .venv/bin/python benchmarks/bench_sync.py --against /tmp/old-sync --events 100000 --runs 3
+
 Not a test: nothing here asserts; numbers go to stdout (and --json).
 """
 
@@ -161,13 +170,89 @@ def bench(events: int, days: int, data: Path) -> dict:
     }
 
 
+# --- this checkout's users-and-events step against another checkout's, side by side ----------
+
+def compare(events: int, data: Path, against: Path, runs: int, with_dlt: bool) -> list[dict]:
+    """Each step ``runs`` times, interleaved run by run, against one reference server (this
+    checkout's): the steps' own figures and the ratios of this checkout's to each."""
+    from _measure import run_child, window_days
+
+    path = dataset(data, events)
+    first, last = window_days()
+    steps = {"new": ROOT, "old": against.resolve()}
+    children = [("new", "funnelhouse"), ("old", "funnelhouse"), ("new", "bare-loop")]
+    children += [("new", "dlt-parquet")] if with_dlt else []
+    samples: dict[str, list] = {f"{who} {step}": [] for who, step in children}
+    with Server(path) as server, tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp:
+        for run in range(runs):
+            for who, step in children:
+                work = Path(tmp) / f"{run}-{who}-{step}"
+                began = _cpu_of_children()
+                sample = run_child([str(steps[who] / "benchmarks" / "run.py"), "--child", step,
+                                    "--data", str(path), "--url", server.url, "--work",
+                                    str(work), "--first", str(first), "--last", str(last)],
+                                   env={"RUNTIME__DLTHUB_TELEMETRY": "false"})
+                samples[f"{who} {step}"].append((sample, _cpu_of_children() - began))
+                print(f"{events:>9,} events run {run + 1}/{runs} {who} {step:<12} "
+                      f"{sample.seconds:7.2f} s {sample.peak_rss_mb:6.0f} MB "
+                      f"load {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
+    return [_compared(events, name, runs_of, samples["new funnelhouse"])
+            for name, runs_of in samples.items()]
+
+
+def _cpu_of_children() -> float:
+    """CPU seconds of this process's finished children (the measured step's whole process)."""
+    usage = os.times()
+    return usage.children_user + usage.children_system
+
+
+def _compared(events: int, name: str, runs_of: list, new: list) -> dict:
+    from _measure import spread
+
+    rate = [s.rows / s.seconds for s, _ in runs_of]
+    new_rate = [s.rows / s.seconds for s, _ in new]
+    med = lambda values: round(spread(values).median, 3)  # noqa: E731
+    return {
+        "events": events, "step": name, "rows": runs_of[0][0].rows,
+        "seconds": [round(s.seconds, 2) for s, _ in runs_of],
+        "events_per_s": med(rate), "peak_rss_mb": [round(s.peak_rss_mb) for s, _ in runs_of],
+        "cpu_s": [round(cpu, 2) for _, cpu in runs_of],
+        "new_over_step_rate": [round(a / b, 3) for a, b in zip(new_rate, rate)],
+        "new_over_step_rss": [round(a.peak_rss_mb / b.peak_rss_mb, 3)
+                              for (a, _), (b, _) in zip(new, runs_of)],
+    }
+
+
+def print_comparison(rows: list[dict], load: tuple[float, float]) -> None:
+    print(f"load average (1 min) {load[0]:.1f} at the start, {load[1]:.1f} at the end")
+    print("| events | step | wall s (runs) | events/s (median) | peak RSS MB (runs) | CPU s (runs) "
+          "| new ÷ step, events/s | new ÷ step, peak RSS |")
+    print("|---:|---|---|---:|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['rows']:,} | {r['step']} | {r['seconds']} | {r['events_per_s']:,.0f} | "
+              f"{r['peak_rss_mb']} | {r['cpu_s']} | {r['new_over_step_rate']} | "
+              f"{r['new_over_step_rss']} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "bench")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--against", type=Path, metavar="CHECKOUT",
+                        help="time the users-and-events step of this checkout against that one")
+    parser.add_argument("--runs", type=int, default=3, help="runs per step with --against")
+    parser.add_argument("--dlt", action="store_true", help="with --against: dlt (parquet) too")
     args = parser.parse_args()
+    if args.against is not None:
+        load_before = os.getloadavg()[0]
+        rows = [r for n in args.events for r in compare(n, args.data, args.against, args.runs,
+                                                         args.dlt)]
+        print_comparison(rows, (load_before, os.getloadavg()[0]))
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=2))
+        return
     results = [bench(n, args.days, args.data) for n in args.events]
     for r in results:
         print(f"{r['events']:>9,} events ({r['events_landed']:,} landed): "
