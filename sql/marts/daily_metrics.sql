@@ -12,7 +12,8 @@
 -- gives no per-event location). Rates do not apply to page and event groups: null there,
 -- as in the API. Empty values carry the API's label ("Unknown"). The components of each rate
 -- are kept so that rates over several days can be recombined exactly.
-with events as (
+with events as not materialized (
+    -- Read by several branches: scanning the events again costs less than keeping a copy.
     select day, user_id, session_id, is_pageview, origin, path, event_name, occurrences
     from marts.events
     where day between $first and $last
@@ -65,10 +66,17 @@ counts as (
 ),
 
 buckets as (
-    -- (session, group) buckets holding a pageview
+    -- (session, group) buckets holding a pageview, for the groups rates apply to: those come
+    -- from per_session alone, so `keyed` is read once (not kept whole for a second reader)
     select day, dimension, raw_value, session_id, sum(pageviews) as pageviews
-    from keyed
-    where pageviews is not null and dimension in ('', 'user:country', 'user:city')
+    from (
+        select day, '' as dimension, '' as raw_value, session_id, pageviews from per_session
+        union all
+        select day, 'user:country', coalesce(country, ''), session_id, pageviews from per_session
+        union all
+        select day, 'user:city', coalesce(city, ''), session_id, pageviews from per_session
+    )
+    where pageviews is not null
     group by all
 ),
 
