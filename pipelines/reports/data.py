@@ -387,8 +387,10 @@ def funnel_report(conn: duckdb.DuckDBPyConnection, config: ReportConfig, as_of: 
                   generated_at: datetime | None = None) -> FunnelReport:
     """One funnel over the period: steps, conversion, drop-off and time to convert.
 
-    Computed by ``pipelines.funnels`` with Vemetric's semantics over exactly the report's
-    days (``marts.funnel_steps`` only holds the ranges the API was asked about).
+    Vemetric: computed by ``pipelines.funnels`` with Vemetric's semantics over exactly the
+    report's days (``marts.funnel_steps`` only holds the ranges the API was asked about).
+    EngageTrack: the API's own analysis of exactly the period and of the comparison period
+    (:func:`_analysed_rows`); the header says whether each was synced (:class:`AnalysisStatus`).
     """
     header = _header(conn, config, as_of, generated_at)
     funnel_id, name, steps = _find_funnel(conn, config)
