@@ -284,8 +284,9 @@ def main() -> None:
     results: dict[Path, dict[int, dict]] = {d: {} for d in args.sql_dir}
     for size in sorted(args.sizes):
         raw = raw_warehouse(size, args.days)
-        scale = reference(raw)
         for sql_dir in args.sql_dir:
+            # measured right before each build, so both see nearly the same load
+            scale = reference(raw)
             results[sql_dir][size] = {**run(size, args.days, args.dir, sql_dir, raw),
                                       "reference": scale}
     for sql_dir, by_size in results.items():
