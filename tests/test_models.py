@@ -306,3 +306,40 @@ def test_a_build_writes_unordered_and_restores_the_setting_even_when_a_model_fai
     assert conn.execute("select current_setting('preserve_insertion_order')").fetchone() == (True,)
     assert conn.execute("select count(*) from information_schema.tables "
                         "where table_schema = 'marts'").fetchone() == (0,)   # rolled back
+
+
+def test_funnel_chains_are_one_macro_shared_by_the_mart_and_the_analysts_queries(conn):
+    # fh_funnel_reached on hits written by hand: a later first step restarts the chain (the
+    # latest start is carried), one event matching steps 1 and 2 in one second advances by
+    # itself, and a step outside the window of every start is not reached.
+    models.install_macros(conn)
+    day = 86400
+    hits = [("a", 0, 0), ("a", 4 * day, 0), ("a", 10 * day, 1), ("a", 10 * day + 60, 2),
+            ("b", 100, 0), ("b", 100, 1),
+            ("c", 0, 0), ("c", 8 * day, 1)]
+    conn.execute("create temp table fh_test_hits as select 0 as part, unit, 3 as step_count, "
+                 "fh_hit(second, step) as hit from (values " +
+                 ", ".join(f"('{u}', {s}, {k})" for u, s, k in hits) + ") t(unit, second, step)")
+    reached = conn.execute("select unit, step_index, seconds_to_convert from "
+                           "fh_funnel_reached('fh_test_hits', 604800) order by all").fetchall()
+    assert reached == [("a", 0, 0), ("a", 1, 6 * day), ("a", 2, 6 * day + 60),
+                       ("b", 0, 0), ("b", 1, 0), ("c", 0, 0)]
+    # ... and the mart and an analyst's funnel over the same range agree step by step
+    land(conn, [
+        ("u1", "a", PV, "2026-01-05T10:00:00Z", "/", {}),
+        ("u1", "a", PV, "2026-01-09T10:00:00Z", "/", {}),
+        ("u1", "a", PV, "2026-01-10T10:00:00Z", "/pricing", {}),
+        ("u1", "a", "signup", "2026-01-10T10:05:00Z", "/pricing", {"plan": "pro"}),
+        ("u2", "b", PV, "2026-01-05T10:00:00Z", "/", {}),
+        ("u2", "b", PV, "2026-01-05T10:01:00Z", "/pricing", {}),
+        ("u3", "c", PV, "2026-01-05T10:00:00Z", "/", {}),
+        ("u3", "c", PV, "2026-01-13T10:00:01Z", "/pricing", {}),
+    ], users={"u1": "DE", "u2": "DE", "u3": "FR"})
+    add_range(conn, "2026-01-05", "2026-01-14")
+    models.build_models(conn)
+    mart = conn.execute("select users, median_seconds_to_convert, p90_seconds_to_convert "
+                        "from marts.funnel_steps order by step_index").fetchall()
+    frame = funnel_frame(conn, STEPS, date(2026, 1, 5), date(2026, 1, 14))
+    assert [tuple(r) for r in frame.select("users", "median_seconds_to_convert",
+                                           "p90_seconds_to_convert").rows()] == mart
+    assert [users for users, _, _ in mart] == [3, 2, 1]
