@@ -21,11 +21,16 @@ __all__ = ["Chart", "Column", "DataStatus", "FunnelReport", "FunnelStep", "Metri
 Unit = Literal["count", "percent", "seconds", "change", "text", "formatted"]
 
 
-def relative_change(value: float | None, previous: float | None) -> float | None:
-    """Percent change from ``previous`` to ``value``; None when either is unknown or was 0."""
-    if value is None or previous is None or previous == 0:
+def relative_change(value: float | str | None, previous: float | str | None) -> float | None:
+    """Percent change from ``previous`` to ``value``; None when either is unknown, was 0 or is
+    not a number (a text saying why there is none)."""
+    if not _number(value) or not _number(previous) or previous == 0:
         return None
     return (value - previous) / previous * 100
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float))
 
 
 @dataclass(frozen=True)
@@ -33,13 +38,14 @@ class Metric:
     """A headline number and, when compared, the previous period's and the change.
 
     ``value`` is None when the period has no synced data: the report says "no data" rather
-    than showing a zero that was never measured.
+    than showing a zero that was never measured. A text instead of a number says why the
+    source cannot give one at all (shown as it is, never compared).
     """
 
     label: str
     unit: Unit
-    value: float | None
-    previous: float | None = None
+    value: float | str | None
+    previous: float | str | None = None
     lower_is_better: bool = False   # bounce rate: a fall is good news
 
     @property
@@ -193,6 +199,7 @@ class FunnelReport:
     metrics: tuple[Metric, ...]        # overall conversion, converted users, time to convert
     steps: tuple[FunnelStep, ...]
     chart: Chart | None                # users per step, this period and the previous
+    rule: str                          # how the source counts a step (its window, its order)
     kind: str = field(default="funnel", init=False)
 
     @property

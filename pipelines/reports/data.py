@@ -51,6 +51,7 @@ from pipelines.reports.content import (
     Table,
     WeeklyReport,
 )
+from pipelines.funnels import VEMETRIC_WINDOW
 from pipelines.reports.periods import Period, resolve_period
 
 __all__ = ["AnalysisStatus", "ReportDataError", "data_status", "funnel_report", "gather", "report_periods",
@@ -75,6 +76,10 @@ class SourceTables:
     funnels: str            # select id, name, steps
 
 
+# The EngageTrack site a report describes: the one whose analytics were synced (lowest id when
+# several were), the same for its name, its funnels and their analyses.
+ENGAGETRACK_SITE = "(select min(site_id) from raw_engagetrack.stats)"
+
 SOURCES = {
     "vemetric": SourceTables(
         "Vemetric", "stg_vemetric.synced_days", "raw_vemetric._quarantine",
@@ -84,13 +89,33 @@ SOURCES = {
         "select id, name, steps from raw_vemetric.funnels order by name, id"),
     "engagetrack": SourceTables(
         "EngageTrack", "stg_engagetrack.synced_days", "raw_engagetrack._quarantine",
-        "select name, domain from raw_engagetrack.sites where id in "
-        "(select site_id from raw_engagetrack.stats) order by id limit 1",
+        f"select name, domain from raw_engagetrack.sites where id = {ENGAGETRACK_SITE}",
         "select value as label, visitors as users, pageviews, date_from, date_to, "
         "breakdown || ':' || dimension as token from raw_engagetrack.breakdowns",
         {"referrerType": "channels:channel", "referrer": "sources:source",
          "deviceType": "devices:device"},
-        "select id, name, steps from raw_engagetrack.funnels order by name, id"),
+        "select id, name, steps from raw_engagetrack.funnels "
+        f"where site_id = {ENGAGETRACK_SITE} order by name, id"),
+}
+
+
+WEEKLY_MARTS = ("marts.events", "marts.users", "marts.daily_metrics")
+# Every table a report reads, by (template, source): pipelines/defs/reports.py makes them the
+# report asset's deps, so the Dagster graph shows where each report's numbers come from. (The
+# quarantine tables are written by the raw assets named here; they are no assets of their own.)
+READS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("weekly", "vemetric"): (*WEEKLY_MARTS, "stg_vemetric.synced_days", "raw_vemetric.project",
+                             "raw_vemetric.analytics"),
+    ("weekly", "engagetrack"): (*WEEKLY_MARTS, "stg_engagetrack.synced_days",
+                                "raw_engagetrack.sites", "raw_engagetrack.stats",
+                                "raw_engagetrack.breakdowns"),
+    # Vemetric's funnels are computed from the events (pipelines.funnels)...
+    ("funnel", "vemetric"): ("marts.events", "stg_vemetric.synced_days", "raw_vemetric.project",
+                             "raw_vemetric.funnels"),
+    # ...EngageTrack's are its own analysis of the period, synced with the site.
+    ("funnel", "engagetrack"): ("stg_engagetrack.synced_days", "stg_engagetrack.funnel_analyses",
+                                "raw_engagetrack.sites", "raw_engagetrack.stats",
+                                "raw_engagetrack.funnels"),
 }
 
 
@@ -210,7 +235,7 @@ def _weekly_sections(conn: duckdb.DuckDBPyConnection, config: ReportConfig,
                      header: ReportHeader) -> tuple[Section, ...]:
     status, top = header.status, config.top
     return (
-        _days_section(conn, header),
+        _days_section(conn, header, config.source),
         _top_section(conn, status, config.source, "page", top),
         _api_section(conn, status, "referrerType", "Channels", "Channel", top, chart=True,
                      source=config.source),
@@ -223,13 +248,13 @@ def _weekly_sections(conn: duckdb.DuckDBPyConnection, config: ReportConfig,
     )
 
 
-def _days_section(conn: duckdb.DuckDBPyConnection, header: ReportHeader) -> Section:
+def _days_section(conn: duckdb.DuckDBPyConnection, header: ReportHeader, source: str) -> Section:
     """Users and pageviews per day; unsynced days are unknown, not zero."""
-    current = _per_day(conn, header.status)
+    current = _per_day(conn, header.status, source)
     columns = [Column("Day"), Column("Users", "count"), Column("Pageviews", "count")]
     frame = current
     if header.previous_status is not None:
-        previous = _per_day(conn, header.previous_status)
+        previous = _per_day(conn, header.previous_status, source)
         frame = current.with_columns(previous_users=previous["users"])
         columns.append(Column("Previous users", "count"))
     table = Table(tuple(columns), tuple(frame.drop("day").iter_rows()))
@@ -241,10 +266,15 @@ def _days_section(conn: duckdb.DuckDBPyConnection, header: ReportHeader) -> Sect
     return Section("Users per day", table, chart)
 
 
-def _per_day(conn: duckdb.DuckDBPyConnection, status: DataStatus) -> pl.DataFrame:
-    rows = dict((day, (users, views)) for day, users, views in conn.execute(
-        "select day, users, pageviews from marts.daily_metrics "
-        "where dimension = '' and day between $first and $last", _bounds(status.period)).fetchall())
+def _per_day(conn: duckdb.DuckDBPyConnection, status: DataStatus, source: str) -> pl.DataFrame:
+    # From marts.events, not marts.daily_metrics: the events say which source they came from
+    # (daily_metrics adds the sources up); the same counts as its '' rows for one source.
+    rows = dict((day, (users, views)) for day, users, views in conn.execute("""
+        select day, count(distinct user_id),
+               coalesce(sum(occurrences) filter (where is_pageview), 0)::bigint
+        from marts.events
+        where source = $source and day between $first and $last
+        group by day""", _bounds(status.period, source=source)).fetchall())
     synced = set(status.synced_days)
     weekly = status.period.days == 7
     records = []
@@ -299,7 +329,8 @@ def _countries_section(conn: duckdb.DuckDBPyConnection, status: DataStatus, sour
         select coalesce(nullif(u.country, ''), 'Unknown') as country,
                count(distinct e.user_id) as users,
                coalesce(sum(e.occurrences) filter (where e.is_pageview), 0)::bigint as pageviews
-        from marts.events e left join marts.users u using (user_id)
+        from marts.events e
+        left join marts.users u on u.user_id = e.user_id and u.source = e.source
         where e.source = $source and e.day between $first and $last
         group by all order by users desc, country limit $top""",
                          _bounds(status.period, source=source, top=top)).pl()
@@ -401,8 +432,9 @@ def funnel_report(conn: duckdb.DuckDBPyConnection, config: ReportConfig, as_of: 
     previous = rows(conn, funnel_id, steps, header.previous_status) \
         if header.previous_status else None
     report_steps = tuple(_step(i, row, previous) for i, row in enumerate(current))
-    return FunnelReport(header, name, _funnel_metrics(current, previous), report_steps,
-                        _funnel_chart(report_steps, previous is not None))
+    return FunnelReport(header, name, _funnel_metrics(current, previous, config.source),
+                        report_steps, _funnel_chart(report_steps, previous is not None),
+                        FUNNEL_RULES[config.source])
 
 
 def _find_funnel(conn: duckdb.DuckDBPyConnection,
@@ -422,6 +454,17 @@ def _find_funnel(conn: duckdb.DuckDBPyConnection,
     raise ReportDataError(f"report {config.name!r}: no funnel named or with id "
                           f"{config.funnel!r}; the warehouse has: {known}")
 
+
+# How each source counts a step, as the report's note says it (reports/funnel.*.j2).
+FUNNEL_RULES = {
+    "vemetric": "A step counts the users who reached it, in order, within "
+                f"{VEMETRIC_WINDOW.days} days of the first step.",
+    # docs/engagetrack-fixture-format.md: no conversion window unless the server sets one.
+    "engagetrack": "A step counts the visitors who reached it, each step after the previous "
+                   "one, at any time in the period (EngageTrack's analysis sets no window).",
+}
+# EngageTrack's analysis gives visitors per step but no times: said so, not "no data".
+NOT_GIVEN = {"engagetrack": "not given by EngageTrack's analysis"}
 
 UNKNOWN_STEP = ("users", "conversion_from_previous", "conversion_from_first", "dropoff",
                 "median_seconds_to_convert")
@@ -462,7 +505,8 @@ class AnalysisStatus(DataStatus):
 
 ANALYSIS_STATUS = """
     select count(*), max(synced_at), any_value(site_id) from stg_engagetrack.funnel_analyses
-    where funnel_id = $id and date_from = $first and date_to = $last"""
+    where site_id = {site} and funnel_id = $id and date_from = $first and date_to = $last
+    """.format(site=ENGAGETRACK_SITE)
 
 
 def _analysis_header(conn: duckdb.DuckDBPyConnection, header: ReportHeader, funnel_id: str,
@@ -477,8 +521,7 @@ def _analysis_status(conn: duckdb.DuckDBPyConnection, period: Period, funnel_id:
                      name: str) -> AnalysisStatus:
     rows, synced_at, site = conn.execute(ANALYSIS_STATUS, _bounds(period, id=funnel_id)).fetchone()
     if site is None:
-        site, = conn.execute("select any_value(site_id) from raw_engagetrack.funnels "
-                             "where id = $id", {"id": funnel_id}).fetchone()
+        site, = conn.execute(f"select {ENGAGETRACK_SITE}").fetchone()
     if not rows:
         return AnalysisStatus(period, (), tuple(period.dates()), funnel=name, site_id=site or "")
     # Rows of the analysis that failed validation, from the syncs that overlap the period.
@@ -503,7 +546,8 @@ def _analysed_rows(conn: duckdb.DuckDBPyConnection, funnel_id: str, steps: list,
     return conn.execute(
         f"select step_index, step_name, {', '.join(UNKNOWN_STEP)} "
         "from stg_engagetrack.funnel_analyses "
-        "where funnel_id = $id and date_from = $first and date_to = $last order by step_index",
+        f"where site_id = {ENGAGETRACK_SITE} and funnel_id = $id and date_from = $first "
+        "and date_to = $last order by step_index",
         _bounds(status.period, id=funnel_id)).pl().to_dicts()
 
 
@@ -525,8 +569,11 @@ def _conversion(rows: list[dict] | None) -> float | None:
     return round(100.0 * last / first, 2) if first else 0.0
 
 
-def _funnel_metrics(current: list[dict], previous: list[dict] | None) -> tuple[Metric, ...]:
+def _funnel_metrics(current: list[dict], previous: list[dict] | None,
+                    source: str = "vemetric") -> tuple[Metric, ...]:
     def pick(rows: list[dict] | None, position: int, key: str):
+        if key == "median_seconds_to_convert" and source in NOT_GIVEN:
+            return NOT_GIVEN[source] if rows is not None else None
         return rows[position][key] if rows else None
 
     return (

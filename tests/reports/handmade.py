@@ -21,6 +21,7 @@ from pipelines.reports.content import (
     Table,
     WeeklyReport,
 )
+from pipelines.reports.data import FUNNEL_RULES
 from pipelines.reports.periods import Period
 
 SCRIPT_PATH = "/<script>alert('path')</script>"
@@ -103,4 +104,5 @@ def funnel_report() -> FunnelReport:
         steps=steps,
         chart=compared_bar_chart("funnel_steps", "Users per step", frame, "step", "users",
                                  "previous", value_title="Users"),
+        rule=FUNNEL_RULES["vemetric"],
     )
