@@ -1,6 +1,9 @@
 """Dagster: one asset per report declared in ``reports/reports.yaml``, each with its schedule.
 
-``reports/<name>`` sits downstream of the marts it reads. A run renders the report for the
+``reports/<name>`` sits downstream of the tables it reads, which follow its template and source
+(:data:`pipelines.reports.data.READS`: an EngageTrack funnel report reads EngageTrack's own
+analysis, ``stg_engagetrack/funnel_analyses``, not the events), and of the snapshot it reads
+them from. A run renders the report for the
 period before the run's scheduled time (so a re-run of Monday's run reports the same week),
 writes the HTML file and emails it to the declared recipients through the ``smtp`` resource.
 A send that is not accepted fails the run with the server's reply; nothing is reported as
@@ -14,16 +17,12 @@ from pydantic import Field
 
 from pipelines.defs.resources import Warehouse
 from pipelines.reports.config import ReportConfig, load_reports
+from pipelines.reports.data import READS
 from pipelines.reports.runner import default_out_dir, make_report
 from pipelines.reports.smtp import DEFAULT_PORTS, SmtpSettings
 
 SCHEDULED_AT = "dagster/scheduled_execution_time"
-# What each template reads (pipelines/reports/data.py), and the snapshot it reads them from.
-READS = {
-    "weekly": ["marts/events", "marts/users", "marts/sessions", "marts/daily_metrics",
-               "marts_snapshot"],
-    "funnel": ["marts/events", "marts_snapshot"],
-}
+SNAPSHOT = dg.AssetKey("marts_snapshot")   # reports open the snapshot published after the models
 
 
 class SmtpResource(dg.ConfigurableResource):
@@ -59,9 +58,16 @@ def as_of(context: dg.AssetExecutionContext) -> datetime:
     return datetime.fromisoformat(stamp) if stamp else datetime.now(UTC)
 
 
+def report_deps(config: ReportConfig) -> list[dg.AssetKey]:
+    """The assets whose tables the report reads (schema.table -> schema/table), then the
+    snapshot it reads them from."""
+    tables = READS[(config.template, config.source)]
+    return [*(dg.AssetKey(table.split(".")) for table in tables), SNAPSHOT]
+
+
 def report_asset(config: ReportConfig) -> dg.AssetsDefinition:
     @dg.asset(key=dg.AssetKey(["reports", config.name]), group_name="reports",
-              deps=[dg.AssetKey.from_user_string(k) for k in READS[config.template]],
+              deps=report_deps(config),
               kinds={"html", "email"}, description=f"{config.title} ({config.range}), "
               f"emailed to {len(config.recipients)} recipient(s)")
     def report(context: dg.AssetExecutionContext, smtp: SmtpResource,
