@@ -59,6 +59,44 @@ def test_the_job_and_its_daily_schedule(definitions):
     assert schedule.job_name == "vemetric_sync"
 
 
+def sync_succeeded(job: str, tags: dict[str, str]) -> dg.RunStatusSensorContext:
+    """The context Dagster hands the sensor when a run of ``job`` with ``tags`` succeeded."""
+    from dagster._core.events import DagsterEventType
+
+    run = dg.DagsterRun(job_name=job, run_id=f"{job}-run", tags=tags,
+                        status=dg.DagsterRunStatus.SUCCESS)
+    event = dg.DagsterEvent(event_type_value=DagsterEventType.RUN_SUCCESS.value, job_name=job)
+    return dg.build_run_status_sensor_context(
+        sensor_name="models_after_sync", dagster_event=event,
+        dagster_instance=dg.DagsterInstance.ephemeral(), dagster_run=run)
+
+
+def test_the_models_run_after_each_source_s_sync_not_at_a_fixed_time(definitions):
+    sensor = definitions.resolve_sensor_def("models_after_sync")
+    assert sensor.job_name == "vemetric_models"
+    # Dagster keeps the monitored jobs privately; they are what makes the daemon call it.
+    assert {job.name for job in sensor._monitored_jobs} == {"vemetric_sync", "engagetrack_sync"}
+    schedules = definitions.get_repository_def().schedule_defs
+    assert schedules and not [s.name for s in schedules if s.job_name == "vemetric_models"]
+
+
+def test_the_models_rebuild_exactly_the_days_the_sync_landed():
+    from pipelines.defs.models import models_after_sync
+
+    daily = models_after_sync(sync_succeeded("engagetrack_sync",
+                                             {"dagster/partition": "2026-02-16"}))
+    assert (daily.partition_key, daily.run_key) == ("2026-02-16", "engagetrack_sync-run")
+    backfill = models_after_sync(sync_succeeded("vemetric_sync", {
+        "dagster/asset_partition_range_start": "2026-02-01",
+        "dagster/asset_partition_range_end": "2026-02-16"}))
+    assert backfill.partition_key is None
+    assert {k: v for k, v in backfill.tags.items() if "range" in k} == {
+        "dagster/asset_partition_range_start": "2026-02-01",
+        "dagster/asset_partition_range_end": "2026-02-16"}
+    skipped = models_after_sync(sync_succeeded("vemetric_sync", {}))
+    assert isinstance(skipped, dg.SkipReason) and "no partition" in skipped.skip_message
+
+
 def test_resources_come_from_the_environment(definitions, monkeypatch):
     monkeypatch.setenv("VEMETRIC_API_KEY", "vem_fromtheenvironment0000000000000")
     monkeypatch.setenv("VEMETRIC_BASE_URL", "http://127.0.0.1:9")

@@ -11,7 +11,11 @@ and what cannot be rebuilt from raw events is reported, not passed (``pipelines.
 ``marts_snapshot`` publishes the read-only snapshot once the models are built.
 
 ``funnelhouse sync`` runs the job ``vemetric_models`` right after the raw sync
-(:func:`run_models`); the schedule ``vemetric_models_daily`` does so after the nightly sync.
+(:func:`run_models`). In Dagster, the sensor ``models_after_sync`` does so after every
+successful run of a source's sync job (``vemetric_sync``, ``engagetrack_sync``), for the same
+days: whenever the sync finishes, however long it took, and for a backfill too. Like the
+schedules, it starts stopped: turn it on with them (UI, or ``dagster sensor start
+models_after_sync``).
 """
 
 
@@ -26,7 +30,8 @@ import polars as pl
 
 from pipelines import models, reconcile, reconcile_engagetrack
 from pipelines.defs.resources import POOL, Warehouse
-from pipelines.defs.vemetric import daily, single_run, window_of
+from pipelines.defs.engagetrack import engagetrack_sync
+from pipelines.defs.vemetric import daily, single_run, vemetric_sync, window_of
 
 MODELS = models.discover()
 HEADER = re.compile(r"^(partition|lookback|param|materialized):")
@@ -145,9 +150,38 @@ vemetric_models = dg.define_asset_job(
     description="Rebuild the SQL models for a day or a range, reconcile them with the API's "
                 "answers, then publish a snapshot.")
 
-vemetric_models_daily = dg.build_schedule_from_partitioned_job(
-    vemetric_models, hour_of_day=2, minute_of_hour=45,
-    description="Yesterday's models, every night at 02:45 UTC (after the 02:15 sync).")
+PARTITION = "dagster/partition"
+RANGE = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
+SYNC_JOBS = [vemetric_sync, engagetrack_sync]
+
+
+def synced_days(tags: dict[str, str]) -> tuple[str, str] | None:
+    """The first and last day a sync run covered, from its partition tags (a single-run
+    backfill tags its range, a daily run its partition); None when it has neither."""
+    if PARTITION in tags:
+        return tags[PARTITION], tags[PARTITION]
+    if all(tag in tags for tag in RANGE):
+        return tags[RANGE[0]], tags[RANGE[1]]
+    return None
+
+
+@dg.run_status_sensor(
+    name="models_after_sync", run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=SYNC_JOBS, request_job=vemetric_models, minimum_interval_seconds=60,
+    description="Rebuild the models for the days a source's sync just landed, once it has "
+                "succeeded (each source's nightly sync, a backfill, a manual run).")
+def models_after_sync(context: dg.RunStatusSensorContext):
+    run = context.dagster_run
+    days = synced_days(run.tags)
+    if days is None:
+        return dg.SkipReason(f"{run.job_name} run {run.run_id} has no partition to rebuild")
+    first, last = days
+    # One request per sync run (run_key): a sensor tick replayed never builds twice.
+    if first == last:
+        return dg.RunRequest(run_key=run.run_id, partition_key=first,
+                             tags={"funnelhouse/after": run.job_name})
+    return dg.RunRequest(run_key=run.run_id, tags={RANGE[0]: first, RANGE[1]: last,
+                                                   "funnelhouse/after": run.job_name})
 
 
 @dataclass(frozen=True)
