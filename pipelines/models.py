@@ -11,12 +11,19 @@ A model's dependencies are the tables it reads (``raw_vemetric.x``, ``stg_vemetr
 
     -- partition: day        rows belong to the UTC day in column ``day``
     -- partition: range      rows belong to ``date_from``..``date_to`` (inclusive days)
+    -- partition: key        rows belong to a key (a user), rebuilt whole for every key whose
+    -- key: source varchar, user_id varchar      sources changed on the days (typed columns)
+    -- span: first_active_day, last_active_day  the days a key's row was built from
     -- lookback: 1           a change on day d also changes this model's rows of day d-1
     -- param: window_seconds = 604800
 
 A partitioned model reads ``$first`` and ``$last`` (inclusive days) and selects exactly the
 rows of those partitions; the runner deletes them (``day between``, or ranges overlapping)
-and inserts the select, all models in one transaction. ``build()`` rebuilds only the days
+and inserts the select, all models in one transaction. A key-partitioned model reads the
+temporary table ``fh_keys`` (its key columns) too: the keys whose rows spanned those days
+before this build, so that a key whose rows on a re-landed day vanished is rebuilt from its
+other days (or dropped); it selects the rows of those keys and of every key with source rows
+on the days, and the runner replaces the rows of exactly those keys. ``build()`` rebuilds only the days
 whose raw rows were synced since each model was last built; ``build(full=True)`` rebuilds
 everything, as does a changed SQL file.
 
@@ -71,7 +78,9 @@ RAW_DAYS = {
     "raw_engagetrack.funnel_analyses": None,
 }
 _TABLE_REF = re.compile(r"\b((?:raw|stg)_[a-z0-9_]+|marts)\.([a-z_][a-z0-9_]*)\b")
-_HEADER = re.compile(r"^--\s*(partition|lookback|param|materialized):\s*(.+?)\s*$", re.M)
+_HEADER = re.compile(r"^--\s*(partition|lookback|param|materialized|key|span):\s*(.+?)\s*$",
+                     re.M)
+KEYS_TABLE = "fh_keys"      # the temporary table of the keys a key-partitioned model rebuilds
 
 
 class ModelError(RuntimeError):
@@ -106,10 +115,12 @@ class Model:
     path: Path
     sql: str
     materialized: str            # "view" | "table"
-    partition: str | None        # None | "day" | "range"
+    partition: str | None        # None | "day" | "range" | "key"
     lookback: int
     params: dict[str, int]
     reads: frozenset[str]        # tables read: other models and raw tables
+    key: tuple[tuple[str, str], ...] = ()    # partition "key": (column, type) pairs
+    span: tuple[str, str] | None = None      # partition "key": first and last day columns
 
     @property
     def schema(self) -> str:
@@ -125,6 +136,8 @@ class Model:
             return [(f"create or replace view {self.name} as\n{self.sql}", {})]
         if self.partition is None:
             return [(f"create or replace table {self.name} as\n{self.sql}", {})]
+        if self.partition == "key":
+            return self._key_statements(days)
         params = self._params(days or ALL_DAYS)
         if days is None:
             return [(f"create or replace table {self.name} as\n{self.sql}", params)]
@@ -133,6 +146,30 @@ class Model:
         bounds = {"first": days.first, "last": days.last}
         return [(f"delete from {self.name} where {where}", bounds),
                 (f"insert into {self.name} by name\n{self.sql}", params)]
+
+    def _key_statements(self, days: DayRange | None) -> list[tuple[str, dict]]:
+        """Replace by key: the rows of the keys with source rows on ``days`` or whose rows
+        spanned them (``fh_keys``), computed first, then swapped in for those keys' rows."""
+        columns = ", ".join(name for name, _ in self.key)
+        keys = [(f"create or replace temp table {KEYS_TABLE} "
+                 f"({', '.join(f'{n} {t}' for n, t in self.key)})", {})]
+        if days is None:
+            return [*keys, (f"create or replace table {self.name} as\n{self.sql}",
+                            self._params(ALL_DAYS)),
+                    (f"drop table {KEYS_TABLE}", {})]
+        first, last = self.span
+        bounds = {"first": days.first, "last": days.last}
+        same_key = " and ".join(f"t.{n} is not distinct from k.{n}" for n, _ in self.key)
+        return [*keys,
+                (f"insert into {KEYS_TABLE} select distinct {columns} from {self.name} "
+                 f"where {first} <= $last and {last} >= $first", bounds),
+                (f"create or replace temp table fh_rows as\n{self.sql}", self._params(days)),
+                (f"insert into {KEYS_TABLE} select distinct {columns} from fh_rows "
+                 f"except select {columns} from {KEYS_TABLE}", {}),
+                (f"delete from {self.name} t using {KEYS_TABLE} k where {same_key}", {}),
+                (f"insert into {self.name} by name select * from fh_rows", {}),
+                ("drop table fh_rows", {}),
+                (f"drop table {KEYS_TABLE}", {})]
 
     def _params(self, days: DayRange) -> dict:
         values = {"first": days.first, "last": days.last, **self.params}
@@ -190,11 +227,12 @@ def _load(path: Path, name: str, materialized: str) -> Model:
     for key, value in _HEADER.findall(text):
         headers.setdefault(key, []).append(value)
     partition = headers.get("partition", [None])[0]
-    if partition not in (None, "day", "range"):
-        raise ModelError(f"{path}: partition must be 'day' or 'range', got {partition!r}")
+    if partition not in (None, "day", "range", "key"):
+        raise ModelError(f"{path}: partition must be 'day', 'range' or 'key', got {partition!r}")
     materialized = headers.get("materialized", [materialized])[0]
     if partition and materialized != "table":
         raise ModelError(f"{path}: only tables can be partitioned")
+    key, span = _key_headers(path, partition, headers)
     code = _without_comments(text)
     if not code.strip():
         raise ModelError(f"{path}: no select in the file")
@@ -202,7 +240,23 @@ def _load(path: Path, name: str, materialized: str) -> Model:
     return Model(name=name, path=path, sql=text.rstrip().rstrip(";"), materialized=materialized,
                  partition=partition, lookback=int(headers.get("lookback", ["0"])[0]),
                  params=dict(_param(path, p) for p in headers.get("param", [])),
-                 reads=frozenset(reads))
+                 reads=frozenset(reads), key=key, span=span)
+
+
+def _key_headers(path: Path, partition: str | None, headers: dict[str, list[str]]
+                 ) -> tuple[tuple[tuple[str, str], ...], tuple[str, str] | None]:
+    """``-- key: column type, ...`` and ``-- span: first_column, last_column``: both required
+    by (and only allowed with) ``partition: key``."""
+    if partition != "key":
+        if "key" in headers or "span" in headers:
+            raise ModelError(f"{path}: key and span go with 'partition: key' only")
+        return (), None
+    pairs = [part.split() for part in headers.get("key", [""])[0].split(",")]
+    span = [part.strip() for part in headers.get("span", [""])[0].split(",")]
+    if not all(len(pair) == 2 for pair in pairs) or len(span) != 2 or not all(span):
+        raise ModelError(f"{path}: partition 'key' needs '-- key: column type, ...' and "
+                         "'-- span: first_day_column, last_day_column'")
+    return tuple((name, kind) for name, kind in pairs), (span[0], span[1])
 
 
 def _param(path: Path, text: str) -> tuple[str, int]:
@@ -358,11 +412,11 @@ def _plan(conn, model: Model, state, days: DayRange | None, full: bool,
     if changed is None:
         ranges[model.name] = None
         return _Plan("unchanged")
-    if model.partition is None:
-        # Rebuilt whole because it is small and unpartitioned, not because its definition
-        # changed: its dependants need only the changed days.
+    if model.partition in (None, "key"):
+        # Rebuilt whole (unpartitioned: it is small) or for the keys seen on the changed days,
+        # not because its definition changed: its dependants need only the changed days.
         ranges[model.name] = changed
-        return _Plan("full")
+        return _Plan("full") if model.partition is None else _Plan("days", changed)
     widened = changed.widened(model.lookback)
     ranges[model.name] = widened
     return _Plan("days", widened)

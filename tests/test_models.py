@@ -71,7 +71,7 @@ def test_models_are_discovered_in_dependency_order_with_what_they_read():
     found = models.discover()
     names = [m.name for m in found]
     by_name = {m.name: m for m in found}
-    assert set(names) == {"stg_vemetric.events", "stg_vemetric.users", "stg_vemetric.funnel_steps",
+    assert set(names) == {"stg_vemetric.events", "stg_vemetric.user_days", "stg_vemetric.funnel_steps",
                           "stg_vemetric.synced_days", "marts.events", "marts.users",
                           "marts.sessions", "marts.daily_metrics", "marts.funnel_steps",
                           "stg_engagetrack.events", "stg_engagetrack.users",
@@ -86,6 +86,10 @@ def test_models_are_discovered_in_dependency_order_with_what_they_read():
         assert all(names.index(r) < names.index(model.name) for r in model.reads if r in names)
     assert (by_name["marts.sessions"].partition, by_name["marts.sessions"].lookback) == ("day", 1)
     assert by_name["marts.funnel_steps"].params == {"window_seconds": 604800}
+    users = by_name["marts.users"]
+    assert (users.partition, users.key, users.span) == (
+        "key", (("source", "varchar"), ("user_id", "varchar")),
+        ("first_active_day", "last_active_day"))
 
 
 def test_partition_statements_replace_exactly_the_days_asked_for():
@@ -105,6 +109,28 @@ def test_partition_statements_replace_exactly_the_days_asked_for():
     assert params == {"first": models.ALL_DAYS.first, "last": models.ALL_DAYS.last}
 
 
+def test_key_statements_replace_the_rows_of_the_keys_seen_on_the_days_or_spanning_them():
+    users, = (m for m in models.discover() if m.name == "marts.users")
+    days = models.DayRange(date(2026, 1, 2), date(2026, 1, 3))
+    sql = [text.split("\n")[0] for text, _ in users.statements(days)]
+    assert sql == [
+        "create or replace temp table fh_keys (source varchar, user_id varchar)",
+        "insert into fh_keys select distinct source, user_id from marts.users "
+        "where first_active_day <= $last and last_active_day >= $first",
+        "create or replace temp table fh_rows as",
+        "insert into fh_keys select distinct source, user_id from fh_rows "
+        "except select source, user_id from fh_keys",
+        "delete from marts.users t using fh_keys k where t.source is not distinct from k.source "
+        "and t.user_id is not distinct from k.user_id",
+        "insert into marts.users by name select * from fh_rows",
+        "drop table fh_rows",
+        "drop table fh_keys"]
+    assert users.statements(days)[2][1] == {"first": days.first, "last": days.last}
+    full = [text.split("\n")[0] for text, _ in users.statements(None)]
+    assert full == ["create or replace temp table fh_keys (source varchar, user_id varchar)",
+                    "create or replace table marts.users as", "drop table fh_keys"]
+
+
 def test_events_are_a_view_over_the_sources_not_a_copy():
     events, = (m for m in models.discover() if m.name == "marts.events")
     assert (events.materialized, events.partition) == ("view", None)
@@ -116,7 +142,13 @@ def test_events_are_a_view_over_the_sources_not_a_copy():
 def test_bad_model_files_are_refused_with_the_file_named(tmp_path):
     (tmp_path / "marts").mkdir(parents=True)
     (tmp_path / "marts" / "a.sql").write_text("-- partition: week\nselect 1 as day")
-    with pytest.raises(models.ModelError, match=r"a\.sql: partition must be 'day' or 'range'"):
+    with pytest.raises(models.ModelError, match=r"a\.sql: partition must be 'day', 'range' or 'key'"):
+        models.discover(tmp_path)
+    (tmp_path / "marts" / "a.sql").write_text("-- partition: key\n-- key: user_id\nselect 1")
+    with pytest.raises(models.ModelError, match=r"a\.sql: partition 'key' needs '-- key: column type"):
+        models.discover(tmp_path)
+    (tmp_path / "marts" / "a.sql").write_text("-- partition: day\n-- span: a, b\nselect 1 as day")
+    with pytest.raises(models.ModelError, match=r"a\.sql: key and span go with 'partition: key'"):
         models.discover(tmp_path)
     (tmp_path / "marts" / "a.sql").write_text("select * from marts.b")
     (tmp_path / "marts" / "b.sql").write_text("select * from marts.a")
@@ -181,12 +213,88 @@ def test_an_incremental_build_rebuilds_only_the_changed_days_and_agrees_with_a_f
     report = {m.name: m for m in models.build_models(conn).models}
     assert report["marts.events"].mode == "view"
     assert report["marts.sessions"].days == models.DayRange(date(2026, 1, 6), date(2026, 1, 7))
-    assert report["marts.users"].mode == "full"
+    assert (report["marts.users"].mode, report["marts.users"].days) == (
+        "days", models.DayRange(date(2026, 1, 7), date(2026, 1, 7)))
     incremental = conn.execute("select * from marts.daily_metrics order by all").fetchall()
     models.build_models(conn, full=True)
     assert conn.execute("select * from marts.daily_metrics order by all").fetchall() == incremental
     assert conn.execute("select count(*), sum(pageviews) from marts.daily_metrics "
                         "where dimension = '' and day = '2026-01-07'").fetchone() == (1, 2)
+
+
+MARTS = ("events", "users", "sessions", "daily_metrics", "funnel_steps")
+
+
+def reland(conn, day: str, events, *, synced, users):
+    """Replace one day's raw rows as a sync landing it again would, with its funnel range."""
+    for table in ("user_events", "users"):
+        conn.execute(f"delete from raw_vemetric.{table} where partition_date = ?", [day])
+    conn.execute("delete from raw_vemetric.analytics where date_from = ? and date_to = ?",
+                 [day, day])
+    conn.execute("delete from raw_vemetric.funnel_results where date_from = ? and date_to = ?",
+                 [day, day])
+    land(conn, events, synced=synced, days=[date.fromisoformat(day)], users=users)
+    conn.execute("insert into raw_vemetric.funnel_results (funnel_id, date_from, date_to, "
+                 "synced_at) values (?, ?, ?, ?)", [FUNNEL_ID, day, day, synced])
+
+
+def assert_marts_equal_a_full_rebuild(conn) -> None:
+    """Every mart as the incremental build left it equals a full rebuild, EXCEPT ALL both ways."""
+    for mart in MARTS:
+        conn.execute(f"create or replace temp table incremental_{mart} as "
+                     f"select * from marts.{mart}")
+    models.build_models(conn, full=True)
+    for mart in MARTS:
+        for a, b in ((f"incremental_{mart}", f"marts.{mart}"),
+                     (f"marts.{mart}", f"incremental_{mart}")):
+            extra = conn.execute(f"select * from {a} except all select * from {b}").fetchall()
+            assert extra == [], f"{mart}: rows in {a} only: {extra}"
+        assert conn.execute(f"select count(*) from marts.{mart}").fetchone()[0] > 0, mart
+
+
+def test_a_new_day_and_relanded_days_rebuild_users_by_key_as_a_full_rebuild_would(conn):
+    day = {d: f"2026-01-0{d}" for d in range(5, 9)}
+    first = [("u1", "a", PV, "2026-01-05T10:00:00Z", "/", {}),
+             ("u2", "b", PV, "2026-01-05T11:00:00Z", "/pricing", {}),
+             ("u1", "c", PV, "2026-01-06T10:00:00Z", "/", {}),
+             ("u5", "d", PV, "2026-01-06T23:50:00Z", "/", {}),        # a session past midnight
+             ("u5", "d", PV, "2026-01-07T00:10:00Z", "/pricing", {}),
+             ("u1", "e", "signup", "2026-01-07T10:00:00Z", "/", {"plan": "pro"}),
+             ("u2", "f", PV, "2026-01-07T10:00:00Z", "/", {}),
+             ("u4", "g", PV, "2026-01-07T10:00:00Z", "/", {})]
+    land(conn, first, users={"u1": "DE", "u2": "FR", "u4": "GB", "u5": "US"})
+    for d in (5, 6, 7):
+        conn.execute("insert into raw_vemetric.funnel_results (funnel_id, date_from, date_to, "
+                     "synced_at) values (?, ?, ?, ?)", [FUNNEL_ID, day[d], day[d], SYNCED])
+    models.build_models(conn)
+
+    # a new day: u1's last active day moves on, u3 is seen for the first time
+    reland(conn, day[8], [("u1", "h", PV, "2026-01-08T09:00:00Z", "/", {}),
+                          ("u3", "i", PV, "2026-01-08T09:30:00Z", "/", {})],
+           synced=SYNCED + timedelta(hours=1), users={"u1": "DE", "u3": "FR"})
+    report = {m.name: m for m in models.build_models(conn).models}
+    assert (report["marts.users"].mode, report["marts.users"].days) == (
+        "days", models.DayRange(date(2026, 1, 8), date(2026, 1, 8)))
+    assert report["marts.sessions"].days == models.DayRange(date(2026, 1, 7), date(2026, 1, 8))
+    users = "select user_id, first_active_day, last_active_day from marts.users order by 1"
+    assert conn.execute(users).fetchall()[0] == ("u1", date(2026, 1, 5), date(2026, 1, 8))
+    assert_marts_equal_a_full_rebuild(conn)
+
+    # days landed again: day 7 no longer lists u2 (last active day back to the 5th) nor u4
+    # (gone), day 5 now lists u5 (first active day the 5th)
+    later = SYNCED + timedelta(hours=2)
+    reland(conn, day[7], [row for row in first if row[3].startswith(day[7]) and
+                          row[0] not in ("u2", "u4")], synced=later, users={"u1": "DE", "u5": "US"})
+    reland(conn, day[5], [*(row for row in first if row[3].startswith(day[5])),
+                          ("u5", "j", PV, "2026-01-05T08:00:00Z", "/", {})],
+           synced=later, users={"u1": "DE", "u2": "FR", "u5": "US"})
+    report = {m.name: m for m in models.build_models(conn).models}
+    assert (report["marts.users"].mode, report["marts.users"].days) == (
+        "days", models.DayRange(date(2026, 1, 5), date(2026, 1, 7)))
+    assert conn.execute(users).fetchall() == [
+        ("u1", date(2026, 1, 5), date(2026, 1, 8)), ("u2", date(2026, 1, 5), date(2026, 1, 5)),
+        ("u3", date(2026, 1, 8), date(2026, 1, 8)), ("u5", date(2026, 1, 5), date(2026, 1, 7))]
+    assert_marts_equal_a_full_rebuild(conn)
 
 
 def add_range(conn, first: str, last: str) -> None:

@@ -34,7 +34,7 @@ from pipelines.defs.engagetrack import engagetrack_sync
 from pipelines.defs.vemetric import daily, single_run, vemetric_sync, window_of
 
 MODELS = models.discover()
-HEADER = re.compile(r"^(partition|lookback|param|materialized):")
+HEADER = re.compile(r"^(partition|lookback|param|materialized|key|span):")
 GROUP = "models"
 CHECKED = {
     "marts.daily_metrics": [f for f in reconcile.FAMILIES if f != "funnels"],
