@@ -137,10 +137,12 @@ def _steps_frame(steps: list[dict]) -> pl.DataFrame:
 
 def funnel_frame(conn: duckdb.DuckDBPyConnection, steps: Any, first: date, last: date, *,
                  window: timedelta = VEMETRIC_WINDOW, order: str = "ordered",
-                 by: str = "user", breakdown: str | None = None) -> pl.DataFrame:
+                 by: str = "user", breakdown: str | None = None,
+                 source: str | None = None) -> pl.DataFrame:
     """One row per (breakdown value, step): the count of units reaching the step, conversion
     from the previous and the first step (percent, 2 decimals), drop-off, and median / p90
-    seconds to convert. Days ``first``..``last`` are UTC and inclusive."""
+    seconds to convert. Days ``first``..``last`` are UTC and inclusive; ``source`` keeps one
+    source's events (``marts.events.source``), None all of them."""
     parsed = parse_steps(steps)
     _check_options(first, last, window, order, by, breakdown)
     install_macros(conn)
@@ -149,7 +151,8 @@ def funnel_frame(conn: duckdb.DuckDBPyConnection, steps: Any, first: date, last:
         sql = "\n".join([_template("funnel_head.sql"), _template(f"funnel_{order}.sql"),
                          _template("funnel_tail.sql")])
         params = {"first": first, "last": last, "window": int(window.total_seconds()),
-                  "by": by, "breakdown": breakdown or "", "step_count": len(parsed)}
+                  "by": by, "breakdown": breakdown or "", "step_count": len(parsed),
+                  "source": source}
         frame = conn.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql}).pl()
     finally:
         conn.unregister("fh_funnel_steps")

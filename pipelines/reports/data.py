@@ -475,7 +475,8 @@ def _funnel_rows(conn: duckdb.DuckDBPyConnection, funnel_id: str, steps: list,
     """One dict per step for the period; its numbers are None when nothing was synced."""
     from pipelines.funnels import funnel_frame
 
-    frame = funnel_frame(conn, steps, status.period.first, status.period.last)
+    frame = funnel_frame(conn, steps, status.period.first, status.period.last,
+                         source="vemetric")
     rows = frame.sort("step_index").to_dicts()
     if status.empty:
         rows = [{**row, **dict.fromkeys(UNKNOWN_STEP)} for row in rows]

@@ -11,6 +11,7 @@ events as (
            cast(epoch(e.occurred_at) as bigint)                            as second
     from marts.events e
     where e.day between $first and $last
+      and e.source = coalesce($source, e.source)      -- null: every source
 ),
 
 shapes as (

@@ -135,3 +135,13 @@ def test_a_vemetric_funnel_keeps_its_7_day_rule_and_its_median(report_warehouse)
     assert report.rule == rule
     assert f"{rule} Drop-off is the users" in html and f"\n{rule}\n" in text
     assert not isinstance(report.metrics[-1].value, str)
+
+
+def test_a_vemetric_funnel_counts_vemetric_users_only(mixed, report_warehouse):
+    # The tiny site's visitors go /, /pricing, then sign up: they match Vemetric's "Signup".
+    cfg = config("vemetric", "funnel", funnel="Signup", range="last_7_days")
+    alone = published(report_warehouse, cfg, MONDAY)
+    both = reports(mixed, cfg, MONDAY)
+    assert [(s.users, s.conversion_from_previous) for s in both.steps] == [
+        (s.users, s.conversion_from_previous) for s in alone.steps]
+    assert both.metrics == alone.metrics
