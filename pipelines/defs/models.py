@@ -29,12 +29,12 @@ import dagster as dg
 import polars as pl
 
 from pipelines import models, reconcile, reconcile_engagetrack
-from pipelines.defs.resources import POOL, Warehouse
 from pipelines.defs.engagetrack import engagetrack_sync
+from pipelines.defs.resources import POOL, Warehouse
 from pipelines.defs.vemetric import daily, single_run, vemetric_sync, window_of
 
 MODELS = models.discover()
-HEADER = re.compile(r"^(partition|lookback|param|materialized|key|span):")
+HEADER = re.compile(r"^(partition|lookback_when|lookback|param|materialized|key|span):")
 GROUP = "models"
 CHECKED = {
     "marts.daily_metrics": [f for f in reconcile.FAMILIES if f != "funnels"],

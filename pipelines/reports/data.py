@@ -38,6 +38,7 @@ import duckdb
 import orjson
 import polars as pl
 
+from pipelines.funnels import VEMETRIC_WINDOW
 from pipelines.reports.charts import bar_chart, compared_bar_chart
 from pipelines.reports.config import ReportConfig
 from pipelines.reports.content import (
@@ -51,11 +52,10 @@ from pipelines.reports.content import (
     Table,
     WeeklyReport,
 )
-from pipelines.funnels import VEMETRIC_WINDOW
 from pipelines.reports.periods import Period, resolve_period
 
-__all__ = ["AnalysisStatus", "ReportDataError", "data_status", "funnel_report", "gather", "report_periods",
-           "weekly_report"]
+__all__ = ["FUNNEL_RULES", "NOT_GIVEN", "READS", "AnalysisStatus", "ReportDataError",
+           "data_status", "funnel_report", "gather", "report_periods", "weekly_report"]
 
 REQUIRED = ("marts.events", "marts.users", "marts.daily_metrics", "stg_vemetric.synced_days",
             "raw_vemetric.funnels", "raw_vemetric.analytics", "raw_vemetric._quarantine")
@@ -269,12 +269,12 @@ def _days_section(conn: duckdb.DuckDBPyConnection, header: ReportHeader, source:
 def _per_day(conn: duckdb.DuckDBPyConnection, status: DataStatus, source: str) -> pl.DataFrame:
     # From marts.events, not marts.daily_metrics: the events say which source they came from
     # (daily_metrics adds the sources up); the same counts as its '' rows for one source.
-    rows = dict((day, (users, views)) for day, users, views in conn.execute("""
+    rows = {day: (users, views) for day, users, views in conn.execute("""
         select day, count(distinct user_id),
                coalesce(sum(occurrences) filter (where is_pageview), 0)::bigint
         from marts.events
         where source = $source and day between $first and $last
-        group by day""", _bounds(status.period, source=source)).fetchall())
+        group by day""", _bounds(status.period, source=source)).fetchall()}
     synced = set(status.synced_days)
     weekly = status.period.days == 7
     records = []
@@ -504,10 +504,10 @@ class AnalysisStatus(DataStatus):
         return notes
 
 
-ANALYSIS_STATUS = """
+ANALYSIS_STATUS = f"""
     select count(*), max(synced_at), any_value(site_id) from stg_engagetrack.funnel_analyses
-    where site_id = {site} and funnel_id = $id and date_from = $first and date_to = $last
-    """.format(site=ENGAGETRACK_SITE)
+    where site_id = {ENGAGETRACK_SITE} and funnel_id = $id and date_from = $first
+      and date_to = $last"""
 
 
 def _analysis_header(conn: duckdb.DuckDBPyConnection, header: ReportHeader, funnel_id: str,

@@ -9,8 +9,8 @@ tiny site (10..16 Feb 2026) landed into it and the models rebuilt: their days ov
 from __future__ import annotations
 
 import shutil
-from html import unescape
 from datetime import UTC, datetime
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -91,7 +91,8 @@ def test_an_engagetrack_report_counts_engagetrack_only(mixed, tiny_warehouse):  
     assert sum(row[1] or 0 for row in both.sections[0].table.rows) > 0
 
 
-def test_an_engagetrack_funnel_is_found_on_the_synced_site_only(tiny_warehouse, tmp_path):  # noqa: F811
+def test_an_engagetrack_funnel_is_found_on_the_synced_site_only(
+        tiny_warehouse, tmp_path):  # noqa: F811
     path = tmp_path / "two_sites.duckdb"
     shutil.copyfile(tiny_warehouse, path)
     with warehouse.writer(path) as conn:   # another site's funnel of the same name
@@ -112,7 +113,8 @@ def funnel_texts(path: Path, source: str, funnel: str,
     return report, rendered.html_file, rendered.text
 
 
-def test_an_engagetrack_funnel_states_engagetrack_s_rule_and_no_median(tiny_warehouse):  # noqa: F811
+def test_an_engagetrack_funnel_states_engagetrack_s_rule_and_no_median(
+        tiny_warehouse):  # noqa: F811
     report, html, text = funnel_texts(tiny_warehouse, "engagetrack", "Signup", ET_AS_OF)
     assert report.rule == FUNNEL_RULES["engagetrack"]
     for body in (unescape(html), text):
