@@ -15,6 +15,7 @@ A model's dependencies are the tables it reads (``raw_vemetric.x``, ``stg_vemetr
     -- key: source varchar, user_id varchar      sources changed on the days (typed columns)
     -- span: first_active_day, last_active_day  the days a key's row was built from
     -- lookback: 1           a change on day d also changes this model's rows of day d-1
+    -- lookback_when: <SQL>  ... but only when this boolean is true for the changed $first..$last
     -- param: window_seconds = 604800
 
 A partitioned model reads ``$first`` and ``$last`` (inclusive days) and selects exactly the
@@ -78,8 +79,8 @@ RAW_DAYS = {
     "raw_engagetrack.funnel_analyses": None,
 }
 _TABLE_REF = re.compile(r"\b((?:raw|stg)_[a-z0-9_]+|marts)\.([a-z_][a-z0-9_]*)\b")
-_HEADER = re.compile(r"^--\s*(partition|lookback|param|materialized|key|span):\s*(.+?)\s*$",
-                     re.M)
+_HEADER = re.compile(
+    r"^--\s*(partition|lookback_when|lookback|param|materialized|key|span):\s*(.+?)\s*$", re.M)
 KEYS_TABLE = "fh_keys"      # the temporary table of the keys a key-partitioned model rebuilds
 
 
@@ -120,6 +121,7 @@ class Model:
     params: dict[str, int]
     reads: frozenset[str]        # tables read: other models and raw tables
     key: tuple[tuple[str, str], ...] = ()    # partition "key": (column, type) pairs
+    lookback_when: str | None = None         # the lookback applies when this SQL is true
     span: tuple[str, str] | None = None      # partition "key": first and last day columns
 
     @property
@@ -240,7 +242,8 @@ def _load(path: Path, name: str, materialized: str) -> Model:
     return Model(name=name, path=path, sql=text.rstrip().rstrip(";"), materialized=materialized,
                  partition=partition, lookback=int(headers.get("lookback", ["0"])[0]),
                  params=dict(_param(path, p) for p in headers.get("param", [])),
-                 reads=frozenset(reads), key=key, span=span)
+                 reads=frozenset(reads), key=key, span=span,
+                 lookback_when=headers.get("lookback_when", [None])[0])
 
 
 def _key_headers(path: Path, partition: str | None, headers: dict[str, list[str]]
@@ -417,9 +420,23 @@ def _plan(conn, model: Model, state, days: DayRange | None, full: bool,
         # not because its definition changed: its dependants need only the changed days.
         ranges[model.name] = changed
         return _Plan("full") if model.partition is None else _Plan("days", changed)
-    widened = changed.widened(model.lookback)
+    widened = changed.widened(_lookback(conn, model, changed))
     ranges[model.name] = widened
     return _Plan("days", widened)
+
+
+def _lookback(conn, model: Model, changed: DayRange) -> int:
+    """The model's lookback, or 0 when its ``lookback_when`` says the days before the changed
+    ones cannot change (say, no session crosses midnight into them): a new day then rebuilds
+    one day, not two, here and in every model reading this one's days."""
+    if not model.lookback or model.lookback_when is None:
+        return model.lookback
+    try:
+        needed = conn.execute(f"select ({model.lookback_when})",
+                              {"first": changed.first, "last": changed.last}).fetchone()[0]
+    except duckdb.Error as exc:
+        raise ModelError(f"{model.name} ({model.path.name}) lookback_when: {exc}") from exc
+    return model.lookback if needed else 0
 
 
 def _reads_range(model: Model, days: DayRange | None, since: datetime | None,

@@ -212,7 +212,8 @@ def test_an_incremental_build_rebuilds_only_the_changed_days_and_agrees_with_a_f
          synced=later, users={"u2": "FR"})
     report = {m.name: m for m in models.build_models(conn).models}
     assert report["marts.events"].mode == "view"
-    assert report["marts.sessions"].days == models.DayRange(date(2026, 1, 6), date(2026, 1, 7))
+    # no session crosses midnight into the 7th: the 6th's sessions cannot change (lookback_when)
+    assert report["marts.sessions"].days == models.DayRange(date(2026, 1, 7), date(2026, 1, 7))
     assert (report["marts.users"].mode, report["marts.users"].days) == (
         "days", models.DayRange(date(2026, 1, 7), date(2026, 1, 7)))
     incremental = conn.execute("select * from marts.daily_metrics order by all").fetchall()
@@ -268,29 +269,41 @@ def test_a_new_day_and_relanded_days_rebuild_users_by_key_as_a_full_rebuild_woul
                      "synced_at) values (?, ?, ?, ?)", [FUNNEL_ID, day[d], day[d], SYNCED])
     models.build_models(conn)
 
-    # a new day: u1's last active day moves on, u3 is seen for the first time
+    # a new day: u1's last active day moves on, u3 is seen for the first time, and u1's
+    # session "e" of the 7th goes on past midnight (split: its part of the 8th is a session)
     reland(conn, day[8], [("u1", "h", PV, "2026-01-08T09:00:00Z", "/", {}),
+                          ("u1", "e", PV, "2026-01-08T00:05:00Z", "/pricing", {}),
                           ("u3", "i", PV, "2026-01-08T09:30:00Z", "/", {})],
            synced=SYNCED + timedelta(hours=1), users={"u1": "DE", "u3": "FR"})
     report = {m.name: m for m in models.build_models(conn).models}
     assert (report["marts.users"].mode, report["marts.users"].days) == (
         "days", models.DayRange(date(2026, 1, 8), date(2026, 1, 8)))
     assert report["marts.sessions"].days == models.DayRange(date(2026, 1, 7), date(2026, 1, 8))
+    assert report["marts.daily_metrics"].days == models.DayRange(date(2026, 1, 7), date(2026, 1, 8))
+    assert conn.execute("select session_id from marts.sessions where user_id = 'u1' and "
+                        "day = '2026-01-08' order by 1").fetchall() == [("e~1",), ("h",)]
     users = "select user_id, first_active_day, last_active_day from marts.users order by 1"
     assert conn.execute(users).fetchall()[0] == ("u1", date(2026, 1, 5), date(2026, 1, 8))
     assert_marts_equal_a_full_rebuild(conn)
 
     # days landed again: day 7 no longer lists u2 (last active day back to the 5th) nor u4
-    # (gone), day 5 now lists u5 (first active day the 5th)
-    later = SYNCED + timedelta(hours=2)
+    # (gone); u5's session of the 6th still crosses into it, so the 6th is rebuilt too
     reland(conn, day[7], [row for row in first if row[3].startswith(day[7]) and
-                          row[0] not in ("u2", "u4")], synced=later, users={"u1": "DE", "u5": "US"})
+                          row[0] not in ("u2", "u4")],
+           synced=SYNCED + timedelta(hours=2), users={"u1": "DE", "u5": "US"})
+    report = {m.name: m for m in models.build_models(conn).models}
+    assert (report["marts.users"].days, report["marts.sessions"].days) == (
+        models.DayRange(date(2026, 1, 7), date(2026, 1, 7)),
+        models.DayRange(date(2026, 1, 6), date(2026, 1, 7)))
+    assert_marts_equal_a_full_rebuild(conn)
+    # day 5 now lists u5 too (first active day the 5th); nothing crosses into the 5th
     reland(conn, day[5], [*(row for row in first if row[3].startswith(day[5])),
                           ("u5", "j", PV, "2026-01-05T08:00:00Z", "/", {})],
-           synced=later, users={"u1": "DE", "u2": "FR", "u5": "US"})
+           synced=SYNCED + timedelta(hours=3), users={"u1": "DE", "u2": "FR", "u5": "US"})
     report = {m.name: m for m in models.build_models(conn).models}
-    assert (report["marts.users"].mode, report["marts.users"].days) == (
-        "days", models.DayRange(date(2026, 1, 5), date(2026, 1, 7)))
+    assert (report["marts.users"].days, report["marts.sessions"].days) == (
+        models.DayRange(date(2026, 1, 5), date(2026, 1, 5)),
+        models.DayRange(date(2026, 1, 5), date(2026, 1, 5)))
     assert conn.execute(users).fetchall() == [
         ("u1", date(2026, 1, 5), date(2026, 1, 8)), ("u2", date(2026, 1, 5), date(2026, 1, 5)),
         ("u3", date(2026, 1, 8), date(2026, 1, 8)), ("u5", date(2026, 1, 5), date(2026, 1, 7))]

@@ -1,18 +1,27 @@
 -- partition: day
 -- lookback: 1
+-- lookback_when: exists (select 1 from marts.sessions where day = $first - 1 and ended_at >= $first) or exists (select 1 from marts.events a join (select distinct source, user_id, session_id from marts.events where day between $first and $last) b using (source, user_id, session_id) where a.day = $first - 1)
 -- One row per session: a user's events under one source session id, split wherever 30
 -- minutes pass without an event (Vemetric's rule, specs/vemetric-api.md §9; its own session
 -- ids already obey it, so for Vemetric a split never happens). `day` is the UTC day the session
 -- started. A session that starts before midnight and ends after it needs the next day's
--- events, and whether it started earlier needs the previous day's: hence the lookback.
+-- events, and whether it started earlier needs the previous day's: hence the lookback, needed
+-- only when a session crossed (or now crosses) midnight into the changed days
+-- (lookback_when): without one, a new day rebuilds that day alone.
 -- referrer and UTM columns are part of the conformed shape; Vemetric's API does not expose
 -- them per event, so they are null for it.
 with events as not materialized (
     -- Read twice (every session, then the events of the long ones): scanning the events again
-    -- costs less than keeping a copy of them.
-    select source, user_id, session_id, occurred_at, is_pageview, occurrences, origin, path, hash
-    from marts.events
-    where day between $first - 1 and $last + 1
+    -- costs less than keeping a copy of them. Only the source sessions with an event on the
+    -- days rebuilt are aggregated, with their events of the days around (a session may start
+    -- before midnight or end after it), not every session of those neighbouring days.
+    select e.source, e.user_id, e.session_id, e.occurred_at, e.is_pageview, e.occurrences,
+           e.origin, e.path, e.hash
+    from marts.events e
+    semi join (select distinct source, user_id, session_id
+               from marts.events
+               where day between $first and $last) t using (source, user_id, session_id)
+    where e.day between $first - 1 and $last + 1
 ),
 
 source_sessions as (
@@ -98,7 +107,7 @@ select
     s.user_id,
     s.started_at,
     s.ended_at,
-    cast(timezone('UTC', s.started_at) as date)                           as day,
+    fh_utc_day(s.started_at)                                              as day,
     -- seconds between the first and the last event (0 for a single event), as Vemetric
     cast(epoch(s.ended_at) - epoch(s.started_at) as bigint)               as duration_seconds,
     coalesce(s.pageviews, 0)                                              as pageviews,
@@ -119,7 +128,7 @@ select
     cast(null as varchar)                                                 as utm_term
 from sessions s
 left join marts.users u using (user_id)
-where cast(timezone('UTC', s.started_at) as date) between $first and $last
+where fh_utc_day(s.started_at) between $first and $last
 -- In day order: a day's rows sit together, so the next build's delete of the last days touches
 -- the last row groups only, and the commit does not rewrite the whole table.
 order by day
