@@ -247,13 +247,19 @@ class Window:
 
 
 class Observer(Protocol):
-    """Told about rows as they are staged (for progress displays)."""
+    """Told about rows as they are staged, and how many requests are still to come (for
+    progress displays)."""
 
     def rows(self, table: str, count: int) -> None: ...
+
+    def expect(self, requests: int) -> None: ...
 
 
 class Silent:
     def rows(self, table: str, count: int) -> None:
+        pass
+
+    def expect(self, requests: int) -> None:
         pass
 
 

@@ -19,8 +19,9 @@ class SyncObserver(Protocol):
     def connected(self, connector: Any) -> None:
         """A connector was opened; its ``stats`` (requests, rate-limit headers) can be polled."""
 
-    def planned(self, requests: int) -> None:
-        """The sync expects about this many requests in all (for the ETA)."""
+    def expect(self, requests: int) -> None:
+        """About ``requests`` more requests are to come (for the ETA): said once a listing
+        tells how many users' pages the rest of the run asks for."""
 
     def rows(self, table: str, count: int) -> None:
         """``count`` more rows of ``table`` were received and staged."""
@@ -30,7 +31,7 @@ class Silent:
     def connected(self, connector: Any) -> None:
         pass
 
-    def planned(self, requests: int) -> None:
+    def expect(self, requests: int) -> None:
         pass
 
     def rows(self, table: str, count: int) -> None:

@@ -332,6 +332,7 @@ def land_visitors_and_events(connector: Connector, path: str | Path | None, wind
     visitors = _window_visitors(connector, window, site_id)
     good_visitors, bad_visitors = _split("visitors", visitors, _api_names(VISITOR_FIELDS))
     observer.rows("visitors", good_visitors.height)
+    observer.expect(good_visitors.height)  # at least one timeline request per visitor
     with staging_dir() as tmp:
         events, bad_events = _stage_events(connector, site_id, good_visitors["id"], window,
                                            Path(tmp), observer)

@@ -220,6 +220,9 @@ def land_users_and_events(connector: Connector, path: str | Path | None, window:
     observer = observer or _Silent()
     with staging_dir() as tmp:
         users = _ListedUsers(connector, window, Path(tmp))
+        # Each listed user costs at least one events request: the bulk of the run, so the
+        # display's ETA counts these down.
+        observer.expect(users.listing.rows - users.duplicates.len())
         staged, bad_events = _stage_events(connector, users, window, Path(tmp), observer)
         bad_users = users.quarantined()
         bad = Stage("quarantine", Path(tmp), QUARANTINE_COLUMNS)

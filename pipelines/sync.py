@@ -298,8 +298,8 @@ class RichProgress:
         if all(c is not connector for c in self.connectors):
             self.connectors.append(connector)
 
-    def planned(self, requests: int) -> None:
-        self.expected_requests = requests
+    def expect(self, requests: int) -> None:
+        self.expected_requests = self._made() + requests
 
     def rows(self, table: str, count: int) -> None:
         self.landed[table] = self.landed.get(table, 0) + count
@@ -307,7 +307,7 @@ class RichProgress:
     def render(self) -> Any:
         from rich.text import Text
 
-        stats = [c.stats.snapshot() for c in self.connectors if getattr(c, "stats", None)]
+        stats = self._stats()
         made = sum(s["requests"] for s in stats)
         limits = [s["rate_limit"] for s in stats if s.get("rate_limit")]
         left = f"{limits[-1]['remaining']}/{limits[-1]['limit']}" if limits else "?"
@@ -315,9 +315,19 @@ class RichProgress:
         return Text(f"requests {made}  left in rate window {left}  rows {rows:,}  "
                     f"ETA {self._eta(made)}")
 
+    def _stats(self) -> list[dict]:
+        return [c.stats.snapshot() for c in self.connectors if getattr(c, "stats", None)]
+
+    def _made(self) -> int:
+        return sum(s["requests"] for s in self._stats())
+
     def _eta(self, made: int) -> str:
+        """Time left at the run's pace so far (rate-limit waits included), "?" until a
+        listing has said how many requests are to come."""
         if not self.expected_requests or made == 0:
             return "?"
-        elapsed = time.monotonic() - self.started
-        remaining = max(self.expected_requests - made, 0) * elapsed / made
+        left = self.expected_requests - made
+        if left <= 0:
+            return "finishing"
+        remaining = left * (time.monotonic() - self.started) / made
         return f"{int(remaining // 60)}m{int(remaining % 60):02d}s"

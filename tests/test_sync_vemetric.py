@@ -260,3 +260,56 @@ def test_the_plan_reads_event_properties_from_the_warehouse_and_predicts_the_syn
         "plan", "vemetric", "--from", str(FIRST), "--to", str(LAST), "--base-url", server.url,
         "--warehouse", str(path.with_name("none.duckdb"))])
     assert "no event property breakdowns (none seen in the warehouse yet)" in no_history.output
+
+
+class Recording:
+    """A progress observer that keeps what the sync told it."""
+
+    def __init__(self):
+        self.connectors, self.expected, self.rows_seen = [], [], Counter()
+
+    def connected(self, connector):
+        self.connectors.append(connector)
+
+    def expect(self, requests):
+        made = sum(c.stats.snapshot()["requests"] for c in self.connectors)
+        self.expected.append((made, requests))
+
+    def rows(self, table, count):
+        self.rows_seen[table] += count
+
+
+def test_the_progress_display_is_told_how_many_requests_are_to_come(server, key, tmp_path):
+    observer = Recording()
+    result = sync.run_sync(FIRST, LAST, warehouse_path=tmp_path / "w.duckdb",
+                           vemetric=api(server.url), observer=observer)
+    users = {e["userId"] for e in tiny_events()}
+    # Once the range's users are listed: one events request per user is still to come.
+    [(made, to_come)] = observer.expected
+    assert to_come == len(users)
+    assert made < result.requests - to_come  # said before the users' pages were asked for
+    assert observer.rows_seen["users"] == len(users)
+
+
+def test_the_eta_counts_down_the_requests_still_to_come():
+    from io import StringIO
+    from time import monotonic
+
+    from rich.console import Console
+
+    class Made:
+        def __init__(self):
+            self.requests = 10
+
+        def snapshot(self):
+            return {"requests": self.requests}
+
+    connector = type("Connector", (), {"stats": Made()})()
+    display = sync.RichProgress(Console(file=StringIO()))
+    display.connected(connector)
+    assert "ETA ?" in str(display.render())  # nothing said yet of what is to come
+    display.expect(30)  # 10 made, 30 more to come: 40 in all
+    display.started = monotonic() - 10.0  # 10 requests in 10 s: 30 more take 30 s
+    assert "ETA 0m30s" in str(display.render())
+    connector.stats.requests = 40
+    assert "ETA finishing" in str(display.render())
