@@ -464,3 +464,36 @@ def test_funnel_chains_are_one_macro_shared_by_the_mart_and_the_analysts_queries
     assert [tuple(r) for r in frame.select("users", "median_seconds_to_convert",
                                            "p90_seconds_to_convert").rows()] == mart
     assert [users for users, _, _ in mart] == [3, 2, 1]
+
+
+def test_a_day_filter_on_marts_events_reaches_both_sources_raw_scans(conn, tmp_path):
+    # A new day's models read marts.events for a few days: the filter must reach the raw
+    # tables' scans through the staging views (no window over every event in between).
+    from pipelines import raw_engagetrack
+
+    raw_engagetrack.ensure_schema(conn)
+    land(conn, [("u1", "a", PV, f"2026-01-0{d}T10:00:00Z", "/", {}) for d in (5, 6, 7)])
+    conn.execute("insert into raw_engagetrack.timeline_events (site_id, event_id, "
+                 "partition_date, synced_at) select 's', 'e' || i, "
+                 "date '2026-01-05' + cast(i % 3 as integer), ? from range(30) t(i)", [SYNCED])
+    models.build_models(conn)
+    profile = tmp_path / "profile.json"
+    conn.execute("pragma enable_profiling = 'json'")
+    conn.execute(f"pragma profiling_output = '{profile}'")
+    assert conn.execute("select source, count(*) from marts.events where day = '2026-01-06' "
+                        "group by all order by all").fetchall() == [("engagetrack", 10),
+                                                                    ("vemetric", 1)]
+    conn.execute("pragma disable_profiling")
+
+    def operators(node):
+        yield node
+        for child in node.get("children", []):
+            yield from operators(child)
+
+    found = list(operators(orjson.loads(profile.read_bytes())))
+    scans = {(n.get("extra_info") or {}).get("Table", "").split(".", 1)[-1]:
+             (n.get("extra_info") or {}).get("Filters", "") for n in found
+             if n.get("operator_name") == "SEQ_SCAN"}
+    assert "partition_date='2026-01-06'" in scans["raw_vemetric.user_events"]
+    assert "partition_date='2026-01-06'" in scans["raw_engagetrack.timeline_events"]
+    assert not any(n.get("operator_name") == "WINDOW" for n in found)
