@@ -229,10 +229,14 @@ def summary(results: dict[int, dict]) -> str:
     if ratio:
         head += f"{f'{sizes[-1] // sizes[0]}x events':>14}"
     lines = [head]
-    for name in [*names, "build (wall clock)"]:
+    for name in [*names, "runner (wall - models)", "build (wall clock)"]:
         if name == "build (wall clock)":
             full = [results[n]["full"] for n in sizes]
             day = [results[n]["day"] for n in sizes]
+        elif name == "runner (wall - models)":
+            # connect, planning (changed days, lookback checks), state, commit, checkpoint
+            full = [results[n]["full"] - sum(results[n]["models"].values()) for n in sizes]
+            day = [results[n]["day"] - sum(results[n]["day_models"].values()) for n in sizes]
         else:
             full = [results[n]["models"].get(name, 0.0) for n in sizes]
             day = [results[n]["day_models"].get(name, 0.0) for n in sizes]
