@@ -11,21 +11,21 @@ A model's dependencies are the tables it reads (``raw_vemetric.x``, ``stg_vemetr
 
     -- partition: day        rows belong to the UTC day in column ``day``
     -- partition: range      rows belong to ``date_from``..``date_to`` (inclusive days)
-    -- partition: key        rows belong to a key (a user), rebuilt whole for every key whose
-    -- key: source varchar, user_id varchar      sources changed on the days (typed columns)
-    -- span: first_active_day, last_active_day  the days a key's row was built from
+    -- partition: key        rows belong to a key (say a user), with these two headers:
+    -- key: source varchar, user_id varchar         the key's columns and their types
+    -- span: first_active_day, last_active_day     the first and last day a row was built from
     -- lookback: 1           a change on day d also changes this model's rows of day d-1
     -- lookback_when: <SQL>  ... but only when this boolean is true for the changed $first..$last
     -- param: window_seconds = 604800
 
 A partitioned model reads ``$first`` and ``$last`` (inclusive days) and selects exactly the
 rows of those partitions; the runner deletes them (``day between``, or ranges overlapping)
-and inserts the select, all models in one transaction. A key-partitioned model reads the
-temporary table ``fh_keys`` (its key columns) too: the keys whose rows spanned those days
-before this build, so that a key whose rows on a re-landed day vanished is rebuilt from its
-other days (or dropped); it selects the rows of those keys and of every key with source rows
-on the days, and the runner replaces the rows of exactly those keys. ``build()`` rebuilds only the days
-whose raw rows were synced since each model was last built; ``build(full=True)`` rebuilds
+and inserts the select, all models in one transaction. A key-partitioned model also reads the
+temporary table ``fh_keys`` (its key columns): the keys whose rows spanned those days before
+this build, so that a key no longer seen on a re-landed day is rebuilt from its other days (or
+dropped). It selects the rows of those keys and of every key its sources show on the days, and
+the runner replaces the rows of exactly those keys. ``build()`` rebuilds only the days whose
+raw rows were synced since each model was last built; ``build(full=True)`` rebuilds
 everything, as does a changed SQL file.
 
     report = build()            # after a sync: the changed days only
@@ -243,7 +243,8 @@ def _load(path: Path, name: str, materialized: str) -> Model:
                  partition=partition, lookback=int(headers.get("lookback", ["0"])[0]),
                  params=dict(_param(path, p) for p in headers.get("param", [])),
                  reads=frozenset(reads), key=key, span=span,
-                 lookback_when=headers.get("lookback_when", [None])[0])
+                 # a long condition may go on over several lookback_when lines
+                 lookback_when=" ".join(headers.get("lookback_when", [])) or None)
 
 
 def _key_headers(path: Path, partition: str | None, headers: dict[str, list[str]]

@@ -71,7 +71,8 @@ def test_models_are_discovered_in_dependency_order_with_what_they_read():
     found = models.discover()
     names = [m.name for m in found]
     by_name = {m.name: m for m in found}
-    assert set(names) == {"stg_vemetric.events", "stg_vemetric.user_days", "stg_vemetric.funnel_steps",
+    assert set(names) == {"stg_vemetric.events", "stg_vemetric.user_days",
+                          "stg_vemetric.funnel_steps",
                           "stg_vemetric.synced_days", "marts.events", "marts.users",
                           "marts.sessions", "marts.daily_metrics", "marts.funnel_steps",
                           "stg_engagetrack.events", "stg_engagetrack.users",
@@ -142,10 +143,12 @@ def test_events_are_a_view_over_the_sources_not_a_copy():
 def test_bad_model_files_are_refused_with_the_file_named(tmp_path):
     (tmp_path / "marts").mkdir(parents=True)
     (tmp_path / "marts" / "a.sql").write_text("-- partition: week\nselect 1 as day")
-    with pytest.raises(models.ModelError, match=r"a\.sql: partition must be 'day', 'range' or 'key'"):
+    with pytest.raises(models.ModelError,
+                       match=r"a\.sql: partition must be 'day', 'range' or 'key'"):
         models.discover(tmp_path)
     (tmp_path / "marts" / "a.sql").write_text("-- partition: key\n-- key: user_id\nselect 1")
-    with pytest.raises(models.ModelError, match=r"a\.sql: partition 'key' needs '-- key: column type"):
+    with pytest.raises(models.ModelError,
+                       match=r"a\.sql: partition 'key' needs '-- key: column type"):
         models.discover(tmp_path)
     (tmp_path / "marts" / "a.sql").write_text("-- partition: day\n-- span: a, b\nselect 1 as day")
     with pytest.raises(models.ModelError, match=r"a\.sql: key and span go with 'partition: key'"):

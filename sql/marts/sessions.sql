@@ -1,6 +1,12 @@
 -- partition: day
 -- lookback: 1
--- lookback_when: exists (select 1 from marts.sessions where day = $first - 1 and ended_at >= $first) or exists (select 1 from marts.events a join (select distinct source, user_id, session_id from marts.events where day between $first and $last) b using (source, user_id, session_id) where a.day = $first - 1)
+-- lookback_when: exists (select 1 from marts.sessions
+-- lookback_when:         where day = $first - 1 and ended_at >= $first)
+-- lookback_when: or exists (select 1 from marts.events a
+-- lookback_when:            join (select distinct source, user_id, session_id from marts.events
+-- lookback_when:                  where day between $first and $last) b
+-- lookback_when:            using (source, user_id, session_id)
+-- lookback_when:            where a.day = $first - 1)
 -- One row per session: a user's events under one source session id, split wherever 30
 -- minutes pass without an event (Vemetric's rule, specs/vemetric-api.md §9; its own session
 -- ids already obey it, so for Vemetric a split never happens). `day` is the UTC day the session
