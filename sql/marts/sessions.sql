@@ -18,16 +18,10 @@
 -- them per event, so they are null for it.
 with events as not materialized (
     -- Read twice (every session, then the events of the long ones): scanning the events again
-    -- costs less than keeping a copy of them. Only the source sessions with an event on the
-    -- days rebuilt are aggregated, with their events of the days around (a session may start
-    -- before midnight or end after it), not every session of those neighbouring days.
-    select e.source, e.user_id, e.session_id, e.occurred_at, e.is_pageview, e.occurrences,
-           e.origin, e.path, e.hash
-    from marts.events e
-    semi join (select distinct source, user_id, session_id
-               from marts.events
-               where day between $first and $last) t using (source, user_id, session_id)
-    where e.day between $first - 1 and $last + 1
+    -- costs less than keeping a copy of them.
+    select source, user_id, session_id, occurred_at, is_pageview, occurrences, origin, path, hash
+    from marts.events
+    where day between $first - 1 and $last + 1
 ),
 
 source_sessions as (
