@@ -8,6 +8,8 @@ tiny site (10..16 Feb 2026) landed into it and the models rebuilt: their days ov
 
 from __future__ import annotations
 
+import re
+
 import shutil
 from datetime import UTC, datetime
 from html import unescape
@@ -126,6 +128,10 @@ def test_an_engagetrack_funnel_states_engagetrack_s_rule_and_no_median(
         NOT_GIVEN["engagetrack"], NOT_GIVEN["engagetrack"], None)
     row = next(line for line in text.splitlines() if line.startswith("Median time to convert"))
     assert "not given by EngageTrack's analysis" in row and "no data" not in row
+    # A sentence in the figures' column wraps in small type instead of widening the table.
+    cells = re.findall(r"<td ([^>]*)>not given by EngageTrack", unescape(html))
+    assert len(cells) == 2
+    assert all("white-space: normal" in c and "font-size: 12px" in c for c in cells)
 
 
 def test_a_vemetric_funnel_keeps_its_7_day_rule_and_its_median(report_warehouse):
