@@ -27,7 +27,7 @@ from urllib.parse import quote
 import httpx
 
 from pipelines.connectors._http import ApiClient, BearerAuth, ClientStats, RetryPolicy
-from pipelines.connectors.errors import ApiError, AuthError, MissingCredentialsError
+from pipelines.connectors.errors import ApiError, AuthError, MissingCredentialsError, NotFoundError
 from pipelines.connectors.pacing import RateBudget, budget_for
 from pipelines.connectors.paging import PageNumberPaging, PageShapeError
 
@@ -151,6 +151,10 @@ class EngageTrackConnector:
         except AuthError as exc:
             raise exc.with_detail(f"{API_KEY_ENV} is unknown, revoked or expired; create a "
                                   "new key in Settings > API Keys") from None
+        except NotFoundError as exc:
+            # The first request of a run: a 404 here means the base URL, not a missing site.
+            raise exc.with_detail(f"is {self.api.base_url} EngageTrack's API root? It ends in "
+                                  f"/api/v1, e.g. {DEFAULT_BASE_URL}") from None
         site = site_id or (sites[0]["id"] if sites else None)
         missing = [] if sites is not None else ["sites:read"]
         if site is not None:

@@ -15,7 +15,12 @@ from pipelines.connectors.engagetrack import (
     MissingScopesError,
     api_key_from_env,
 )
-from pipelines.connectors.errors import AuthError, MissingCredentialsError, PlanGateError
+from pipelines.connectors.errors import (
+    AuthError,
+    MissingCredentialsError,
+    NotFoundError,
+    PlanGateError,
+)
 from pipelines.reference.engagetrack.app import create_app
 from pipelines.reference.engagetrack.dataset import Dataset, load_dataset
 from pipelines.reference.engagetrack.errors import FAULT_PATHS, fault_body
@@ -49,6 +54,15 @@ def test_preflight_passes_for_the_read_key_and_lists_sites(http):
     report = connector(http).preflight()
     assert [s["id"] for s in report.sites] == ["site_shop", "site_blog"]
     assert report.unneeded_write_scopes == ()
+
+
+def test_a_base_url_without_the_api_root_is_named_at_preflight(http):
+    # The reference server prints its address; EngageTrack's root is that plus /api/v1.
+    bare = EngageTrackConnector.connect("http://engagetrack.test", SYNC, "org_acme", http=http)
+    with pytest.raises(NotFoundError) as caught:
+        bare.preflight()
+    assert "is http://engagetrack.test EngageTrack's API root? It ends in /api/v1" \
+        in str(caught.value)
 
 
 def test_preflight_names_every_missing_scope_at_once(http):
