@@ -27,7 +27,7 @@ from pipelines.reference.engagetrack.generate import ORG_ID, SITE_ID, generate
 from pipelines.reports.config import CONFIG_PATH, ReportConfig, Schedule, load_reports
 from pipelines.reports.data import gather
 from pipelines.reports.render import render
-from tests.test_sync_engagetrack import BASE, QUICK, tables
+from tests.test_sync_engagetrack import BASE, QUICK, land_all, tables
 
 START = date(2026, 2, 1)            # the generated traffic: 1 .. 18 Feb 2026
 SYNCED = [date(2026, 2, 9) + timedelta(days=i) for i in range(9)]  # Mon 9 .. Tue 17 Feb
@@ -70,13 +70,7 @@ def connect(http, site) -> EngageTrackConnector:
 def sync_day(connector, path: Path, day: date, reports, at: datetime = AT) -> None:
     """One scheduled sync of one day: every asset's landing, in order, then the models for the
     day (as the Dagster job and the models job run them)."""
-    window = raw.Window(day, day)
-    raw.land_sites(connector, path, window, at)
-    for land in (raw.land_goals, raw.land_funnels, raw.land_annotations,
-                 raw.land_visitors_and_events, raw.land_stats, raw.land_revenue,
-                 raw.land_breakdowns, raw.land_goal_stats):
-        land(connector, path, window, at, SITE_ID)
-    raw.land_site_funnel_analyses(connector, path, window, at, SITE_ID, reports)
+    land_all(connector, path, raw.Window(day, day), SITE_ID, reports, at)
     models.build(path, days=models.DayRange(day, day))
 
 

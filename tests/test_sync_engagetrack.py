@@ -51,15 +51,15 @@ SNAPSHOT_TABLES = ("sites", "goals", "funnels", "annotations")
 
 
 def land_all(connector, path: Path, window: raw.Window = WINDOW, site: str = SITE,
-             reports: Sequence[ReportConfig] = ()) -> None:
+             reports: Sequence[ReportConfig] = (), at: datetime = AT) -> None:
     """Every landing function, in the order the Dagster assets run them (``reports``: the
     declared reports, whose EngageTrack funnel reports' periods are asked for too)."""
-    raw.land_sites(connector, path, window, AT)
+    raw.land_sites(connector, path, window, at)
     for land in (raw.land_goals, raw.land_funnels, raw.land_annotations,
                  raw.land_visitors_and_events, raw.land_stats, raw.land_revenue,
                  raw.land_breakdowns, raw.land_goal_stats):
-        land(connector, path, window, AT, site)
-    raw.land_site_funnel_analyses(connector, path, window, AT, site, reports)
+        land(connector, path, window, at, site)
+    raw.land_site_funnel_analyses(connector, path, window, at, site, reports)
 
 
 def tables(path: Path) -> dict[str, list[tuple]]:
