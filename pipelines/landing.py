@@ -18,11 +18,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import duckdb
 import orjson
 import polars as pl
+
+from pipelines.progress import Silent
+from pipelines.progress import SyncObserver as Observer  # rows staged, requests to come
 
 TIMESTAMP = pl.Datetime("ms", "UTC")
 SECONDS_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -244,23 +247,6 @@ class Window:
 
     def params(self) -> dict[str, date]:
         return {"first": self.first, "last": self.last}
-
-
-class Observer(Protocol):
-    """Told about rows as they are staged, and how many requests are still to come (for
-    progress displays)."""
-
-    def rows(self, table: str, count: int) -> None: ...
-
-    def expect(self, requests: int) -> None: ...
-
-
-class Silent:
-    def rows(self, table: str, count: int) -> None:
-        pass
-
-    def expect(self, requests: int) -> None:
-        pass
 
 
 @dataclass
