@@ -314,12 +314,7 @@ def test_the_plan_counts_the_report_periods_exactly(http, site, funnel, tmp_path
     connector = connect(http, site)
     connector.preflight(SITE_ID)
     path = tmp_path / "wh.duckdb"
-    raw.land_sites(connector, path, window, AT)
-    for land in (raw.land_goals, raw.land_funnels, raw.land_annotations,
-                 raw.land_visitors_and_events, raw.land_stats, raw.land_revenue,
-                 raw.land_breakdowns, raw.land_goal_stats):
-        land(connector, path, window, AT, SITE_ID)
-    raw.land_site_funnel_analyses(connector, path, window, AT, SITE_ID, reports)
+    land_all(connector, path, window, SITE_ID, reports, AT)
     # (the nine days' timelines may take more pages, the plan says so: none does here)
     assert plan.requests == connector.stats.snapshot()["requests"] <= plan.most_requests
 
